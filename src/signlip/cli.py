@@ -1,0 +1,106 @@
+"""`signlip <command> [hydra overrides]`: dispatch to the Hydra entry point of each command.
+
+This module stays light (no torch import) so that `signlip --help` answers at once. Problems a user can fix
+end as one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    # command: (config name, one-line description)
+    "train": ("train", "fit a model: signlip train [task=NAME] [key=value ...]"),
+    "distill": ("distill", "train a student from a frozen teacher: signlip distill teacher=i3d student=mobilenetv3"),
+    "evaluate": ("evaluate", "report a checkpoint on a split: signlip evaluate ckpt=PATH [split=val]"),
+}
+GROUPS = ("task", "data", "model", "optim", "sched", "trainer", "logger")
+HYDRA_FLAGS = ("-m", "--multirun", "--cfg", "-c", "--help", "-h", "--hydra-help", "--info", "--resolve", "-p",
+               "--package", "--shell-completion", "-sc")
+
+
+def conf_dir() -> Path:
+    """The config tree: shipped inside the wheel as signlip/conf, or the repo's top-level conf/ in a checkout."""
+    packaged = Path(__file__).parent / "conf"
+    return packaged if packaged.is_dir() else Path(__file__).resolve().parents[2] / "conf"
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (conf_dir() / group).glob("*.yaml") if p.stem != "schema")
+
+
+def fail(message: str) -> None:
+    print(f"signlip: error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def usage() -> str:
+    lines = ["usage: signlip <command> [overrides ...]   (Hydra overrides: key=value, group=option, -m, --cfg job)",
+             "", "commands:"]
+    lines += [f"  {name:<9} {desc}" for name, (_, desc) in COMMANDS.items()]
+    lines += ["", "tasks:     " + ", ".join(options("task")), "config groups:"]
+    lines += [f"  {g:<9} {', '.join(options(g))}" for g in GROUPS if g != "task"]
+    lines += ["", "`signlip <command> --help` shows that command's config. Docs: README.md"]
+    return "\n".join(lines)
+
+
+def check_group_choices(overrides: list[str]) -> None:
+    """`task=foo` with no conf/task/foo.yaml → one line listing the valid choices (before Hydra's long error)."""
+    for item in overrides:
+        key, sep, value = item.lstrip("+~").partition("=")
+        if sep and key in GROUPS and "," not in value and value not in options(key):
+            fail(f"unknown {key} {value!r} — choose one of: {', '.join(options(key))}")
+
+
+def validate(config_name: str, overrides: list[str]) -> None:
+    """Compose the config once up front so that a bad key or value is one clear line, exit 2."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    try:
+        with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+            compose(config_name=config_name, overrides=overrides)
+    except Exception as exc:  # Hydra/OmegaConf raise many types; all mean "this config is wrong"
+        text = " ".join(str(exc).split())
+        cause = exc.__cause__
+        if cause is not None and str(cause).strip():
+            text += ": " + str(cause).strip().splitlines()[0]
+        fail(f"{text} — see `signlip {config_name} --cfg job` for the valid keys and values")
+    finally:
+        GlobalHydra.instance().clear()
+
+
+def run_hydra(command: str, task_function: Callable, argv: list[str]) -> None:
+    import hydra
+
+    from signlip.config import register_schemas
+
+    register_schemas()
+    config_name = COMMANDS[command][0]
+    if not any(a in HYDRA_FLAGS or a.startswith("--cfg") for a in argv):
+        check_group_choices(argv)
+        validate(config_name, argv)
+    sys.argv = [f"signlip-{command}", *argv]
+    hydra.main(config_path=str(conf_dir()), config_name=config_name, version_base="1.3")(task_function)()
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(usage())
+        return
+    if argv[0] in ("-V", "--version"):
+        from signlip import __version__
+
+        print(f"signlip {__version__}")
+        return
+    command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        fail(f"unknown command {command!r} — choose one of: {', '.join(COMMANDS)}")
+    if command == "train":
+        check_group_choices(rest)
+    from signlip import commands
+
+    run_hydra(command, getattr(commands, command), rest)

@@ -1,0 +1,61 @@
+"""The Hydra edge: each function receives the composed DictConfig, turns it into plain objects and runs.
+
+SignlipError (a problem the user can fix) becomes one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from signlip.errors import SignlipError
+
+
+def user_errors_exit_2(fn):
+    @functools.wraps(fn)
+    def wrapper(cfg: DictConfig) -> Any:
+        try:
+            return fn(cfg)
+        except SignlipError as exc:
+            print(f"signlip: error: {exc}", file=sys.stderr)
+            sys.exit(2)
+        except KeyboardInterrupt:
+            print("signlip: interrupted", file=sys.stderr)
+            sys.exit(130)
+
+    return wrapper
+
+
+def run_dir() -> str:
+    from hydra.core.hydra_config import HydraConfig
+
+    return HydraConfig.get().runtime.output_dir
+
+
+@user_errors_exit_2
+def train(cfg: DictConfig) -> float | None:
+    from signlip.pipeline import run_training
+
+    settings = OmegaConf.to_object(cfg.trainer)
+    config = OmegaConf.to_container(cfg, resolve=True)
+    result = run_training(config, settings, run_dir())
+    best = result["summary"]["best"]["value"] if "summary" in result else None
+    return best  # Hydra sweepers may optimise on it
+
+
+@user_errors_exit_2
+def evaluate(cfg: DictConfig) -> float:
+    from signlip.evaluation import evaluate_checkpoint
+
+    report = evaluate_checkpoint(cfg.ckpt, split=cfg.split, manifest=cfg.data.manifest, out=cfg.out, device=cfg.device,
+                                 batch_size=cfg.batch_size)
+    return report["accuracy"]
+
+
+@user_errors_exit_2
+def distill(cfg: DictConfig) -> None:
+    raise SignlipError("no teacher/student tasks exist yet (the i3d teacher and mobilenetv3 student arrive with "
+                       "the distillation issue) — use signlip train for now")

@@ -1,0 +1,57 @@
+"""The contract between data modules and the Trainer.
+
+A data module (registered in `signlip.registry.DATASETS`) turns a plain config dict into a `DataBundle`:
+split datasets that hand out whole batches as dicts of tensors, plus a `BatchTransform` that runs on the
+training device (uint8 → float, augmentation, normalisation). Heavy work (decoding, MediaPipe) belongs in
+`prepare`; datasets only index cached arrays.
+
+Batch dict keys: "x" (model input), "y" (int64 labels), "index" (int64 sample index within its split),
+optionally "mask" (bool, True = real time step). Shapes: video (B, C, T, H, W), landmarks (B, T, K, 3) or (B, T, F).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+SPLITS = ("train", "val", "test")
+
+
+class BatchDataset(Protocol):
+    """A map-style dataset that can also fetch a whole batch at once (`DataLoader` uses `__getitems__`)."""
+
+    labels: np.ndarray  # (N,) int64 class indices
+    groups: np.ndarray  # (N,) speaker / signer ids as strings ("" when unknown)
+    paths: list[str]  # (N,) source files, for reports
+
+    def __len__(self) -> int: ...
+
+    def __getitems__(self, indices: list[int]) -> dict[str, torch.Tensor]: ...
+
+
+class BatchTransform(torch.nn.Module):
+    """Runs on the device on a whole batch: `forward(batch, training) -> batch`. Identity by default."""
+
+    def forward(self, batch: dict[str, torch.Tensor], training: bool) -> dict[str, torch.Tensor]:  # noqa: ARG002
+        return batch
+
+
+@dataclass
+class DataBundle:
+    """Everything the Trainer and evaluate need from the data side."""
+
+    classes: list[str]
+    splits: dict[str, BatchDataset]
+    batch_transform: BatchTransform
+    # Plain data stored in every checkpoint: fingerprint of the preprocessing + normalisation statistics.
+    preprocessing: dict[str, Any] = field(default_factory=dict)
+    # Model constructor kwargs implied by the data (e.g. input_size), merged under the model config.
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+def collate_batch(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """`DataLoader` collate for datasets whose `__getitems__` already returns a batch."""
+    return batch

@@ -1,0 +1,161 @@
+"""Landmark sequences from a manifest of `.npy` files: `(T, K, 3)` points (NaN = missing) or `(T, F)` features.
+
+The whole split is loaded once into memory as padded arrays; batches are slices. Augmentation and
+standardisation happen on the device in `LandmarkTransform`, on whole batches.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from signlip.data.base import SPLITS, BatchTransform, DataBundle
+from signlip.data.manifest import Manifest, class_names, read_manifest
+from signlip.data.transforms import augment_landmarks
+from signlip.errors import SignlipError
+from signlip.registry import DATASETS
+
+
+def load_sequence(path: str, sequence_length: int, expected_shape: tuple[int, ...] | None) -> tuple[np.ndarray, int]:
+    """Load one `.npy`, check its shape, pad with edge frames or truncate to `sequence_length`.
+
+    Returns the padded array (sequence_length, *feature_shape) and the number of real frames.
+    """
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise SignlipError(f"cannot read sample {path} ({exc}) — it must be a .npy array saved with numpy.save") from None
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] != 3) or arr.shape[0] == 0 or arr.size == 0:
+        raise SignlipError(f"sample {path} has shape {arr.shape} — landmarks must be (T, K, 3) points or (T, F) "
+                           f"features with T ≥ 1")
+    if expected_shape is not None and arr.shape[1:] != tuple(expected_shape):
+        raise SignlipError(f"sample {path} has per-frame shape {arr.shape[1:]} but this data/model expects "
+                           f"{tuple(expected_shape)} — all samples must share one landmark layout")
+    if not np.issubdtype(arr.dtype, np.number):
+        raise SignlipError(f"sample {path} has dtype {arr.dtype} — save landmarks as float32")
+    arr = arr.astype(np.float32, copy=False)
+    if np.isinf(arr).any():
+        raise SignlipError(f"sample {path} contains inf — replace missing points with NaN, not inf")
+    real = min(arr.shape[0], sequence_length)
+    if arr.shape[0] >= sequence_length:
+        return arr[:sequence_length], real
+    pad = np.repeat(arr[-1:], sequence_length - arr.shape[0], axis=0)
+    return np.concatenate([arr, pad], axis=0), real
+
+
+class LandmarkDataset:
+    """One split held in memory: x (N, T, *feature_shape) float32, mask (N, T) bool, labels (N,)."""
+
+    def __init__(self, x: np.ndarray, lengths: np.ndarray, labels: np.ndarray, groups: list[str], paths: list[str]):
+        self.x = torch.from_numpy(x)
+        self.mask = torch.arange(x.shape[1])[None, :] < torch.from_numpy(lengths)[:, None]
+        self.labels = labels
+        self.y = torch.from_numpy(labels)
+        self.lengths = lengths
+        self.groups = np.asarray(groups)
+        self.paths = paths
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitems__(self, indices: list[int]) -> dict[str, torch.Tensor]:
+        idx = torch.as_tensor(indices, dtype=torch.long)
+        return {"x": self.x[idx], "mask": self.mask[idx], "y": self.y[idx], "index": idx}
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return {k: v[0] for k, v in self.__getitems__([i]).items()}
+
+
+class LandmarkTransform(BatchTransform):
+    """On-device: augment (training only, `(B, T, K, 3)` input), flatten to (B, T, F), standardise, NaN → 0."""
+
+    def __init__(self, mean: np.ndarray, std: np.ndarray, augment: dict[str, Any] | None):
+        super().__init__()
+        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
+        self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32))
+        self.augment = dict(augment or {})
+
+    def forward(self, batch: dict[str, torch.Tensor], training: bool) -> dict[str, torch.Tensor]:
+        x = batch["x"].float()
+        if training and self.augment.get("p", 0) > 0 and x.ndim == 4:
+            x = augment_landmarks(x, **self.augment)
+        x = x.flatten(2)  # (B, T, F)
+        x = torch.nan_to_num((x - self.mean) / self.std, nan=0.0)
+        if "mask" in batch:
+            x = x * batch["mask"][..., None]
+        return {**batch, "x": x}
+
+
+def standardisation_stats(x: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature mean/std over the real frames of the train split (NaN ignored)."""
+    real = np.arange(x.shape[1])[None, :] < lengths[:, None]
+    flat = x[real].reshape(int(real.sum()), -1)
+    with np.errstate(all="ignore"):
+        mean = np.nanmean(flat, axis=0)
+        std = np.nanstd(flat, axis=0)
+    mean = np.nan_to_num(mean, nan=0.0)
+    std = np.where(np.isfinite(std) & (std > 1e-6), std, 1.0)
+    return mean.astype(np.float32), std.astype(np.float32)
+
+
+def load_split(manifest: Manifest, split: str, classes: list[str], sequence_length: int,
+               expected_shape: tuple[int, ...] | None) -> LandmarkDataset:
+    rows = manifest.rows(split)
+    if not rows:
+        raise SignlipError(f"the {split} split of {manifest.source} is empty — add samples to it")
+    index = {c: i for i, c in enumerate(classes)}
+    arrays, lengths, labels = [], [], []
+    for i in rows:
+        label = manifest.labels[i]
+        if label not in index:
+            raise SignlipError(f"{manifest.paths[i]}: label {label!r} is not one of the model's classes "
+                               f"({', '.join(classes)}) — evaluate on data with the same classes")
+        arr, real = load_sequence(manifest.paths[i], sequence_length, expected_shape)
+        expected_shape = arr.shape[1:]
+        arrays.append(arr)
+        lengths.append(real)
+        labels.append(index[label])
+    return LandmarkDataset(np.stack(arrays), np.asarray(lengths, dtype=np.int64), np.asarray(labels, dtype=np.int64),
+                           [manifest.groups[i] for i in rows], [manifest.paths[i] for i in rows])
+
+
+@DATASETS.register("landmarks")
+def build_landmark_data(manifest: str | None = None, synthetic: dict[str, Any] | None = None, sequence_length: int = 30,
+                        augment: dict[str, Any] | None = None, seed: int = 0, val_fraction: float = 0.15,
+                        test_fraction: float = 0.15, preprocessing: dict[str, Any] | None = None,
+                        splits: tuple[str, ...] = SPLITS, **_: Any) -> DataBundle:
+    """Landmark data module. With `manifest=None` the built-in synthetic hand dataset is generated and used.
+
+    `preprocessing` (from a checkpoint) reuses the stored classes and statistics instead of recomputing them,
+    and checks that the data matches.
+    """
+    if manifest is None:
+        from signlip.data.synthetic_hands import make_synthetic_hands
+
+        synthetic = dict(synthetic or {})
+        root = synthetic.pop("root", "data/synthetic/hands")
+        synthetic.pop("name", None)
+        manifest = str(make_synthetic_hands(root, **synthetic))
+    m = read_manifest(manifest, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction,
+                      required=tuple(splits))
+    if preprocessing:
+        classes = list(preprocessing["classes"])
+        sequence_length = int(preprocessing["sequence_length"])
+        expected = tuple(preprocessing["feature_shape"])
+        loaded = {s: load_split(m, s, classes, sequence_length, expected) for s in splits}
+        mean, std = np.asarray(preprocessing["mean"]), np.asarray(preprocessing["std"])
+    else:
+        classes = class_names(m)
+        train = load_split(m, "train", classes, sequence_length, None)
+        expected = tuple(train.x.shape[2:])
+        loaded = {"train": train, **{s: load_split(m, s, classes, sequence_length, expected) for s in splits
+                                      if s != "train"}}
+        mean, std = standardisation_stats(train.x.numpy(), train.lengths)
+    prep = {"kind": "landmarks", "classes": classes, "sequence_length": sequence_length,
+            "feature_shape": list(expected), "mean": mean.tolist(), "std": std.tolist(),
+            "manifest": str(Path(manifest).resolve())}
+    return DataBundle(classes=classes, splits=loaded, batch_transform=LandmarkTransform(mean, std, augment),
+                      preprocessing=prep, model_kwargs={"input_size": int(np.prod(expected))})

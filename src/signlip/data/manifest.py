@@ -1,0 +1,127 @@
+"""Manifest CSVs: `path,label[,split][,speaker|signer][,...]`, paths relative to the manifest's folder.
+
+Without a `split` column a seeded split is made that keeps every speaker/signer inside one split.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from signlip.data.base import SPLITS
+from signlip.errors import SignlipError
+
+GROUP_COLUMNS = ("speaker", "signer")
+
+
+@dataclass
+class Manifest:
+    """Rows of a manifest with resolved absolute paths, one split label per row."""
+
+    source: Path
+    paths: list[str]
+    labels: list[str]
+    splits: list[str]
+    groups: list[str]
+    extra: list[dict[str, str]]
+
+    def rows(self, split: str) -> list[int]:
+        return [i for i, s in enumerate(self.splits) if s == split]
+
+
+def read_manifest(path: str | Path, seed: int = 0, val_fraction: float = 0.15, test_fraction: float = 0.15,
+                  check_files: bool = True, required: tuple[str, ...] = SPLITS) -> Manifest:
+    """Read and validate a manifest; assign splits when it has none. Raises SignlipError on bad input."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise SignlipError(f"manifest {path} not found — pass an existing CSV with data.manifest=<path>")
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        columns = [c.strip() for c in (reader.fieldnames or [])]
+        reader.fieldnames = columns
+        records = list(reader)
+    missing = [c for c in ("path", "label") if c not in columns]
+    if missing:
+        raise SignlipError(f"manifest {path} lacks column(s) {', '.join(missing)} — "
+                           f"its header must start with path,label[,split][,speaker|signer]")
+    if not records:
+        raise SignlipError(f"manifest {path} has no rows — add one row per sample")
+    group_col = next((c for c in GROUP_COLUMNS if c in columns), None)
+    base = path.parent
+    paths, labels, groups, splits = [], [], [], []
+    for line, rec in enumerate(records, start=2):
+        raw, label = (rec.get("path") or "").strip(), (rec.get("label") or "").strip()
+        if not raw or not label:
+            raise SignlipError(f"manifest {path} line {line}: empty path or label — fill it in or delete the row")
+        full = Path(raw).expanduser()
+        full = full if full.is_absolute() else base / full
+        if check_files and not full.is_file():
+            raise SignlipError(f"sample file {full} (manifest {path} line {line}) not found — "
+                               f"fix the path (relative to the manifest's folder) or remove the row")
+        paths.append(str(full))
+        labels.append(label)
+        groups.append((rec.get(group_col) or "").strip() if group_col else "")
+        if "split" in columns:
+            split = (rec.get("split") or "").strip().lower()
+            if split not in SPLITS:
+                raise SignlipError(f"manifest {path} line {line}: split {split!r} — use one of {', '.join(SPLITS)}")
+            splits.append(split)
+    if "split" not in columns:
+        splits = assign_splits(labels, groups, seed, val_fraction, test_fraction)
+    extra = [{k: v for k, v in rec.items() if k not in ("path", "label", "split", group_col)} for rec in records]
+    manifest = Manifest(path, paths, labels, splits, groups, extra)
+    _check_splits(manifest, required)
+    return manifest
+
+
+def assign_splits(labels: list[str], groups: list[str], seed: int, val_fraction: float,
+                  test_fraction: float) -> list[str]:
+    """Seeded train/val/test split; every group (speaker/signer) stays within one split."""
+    from sklearn.model_selection import GroupShuffleSplit, train_test_split
+
+    n = len(labels)
+    index = np.arange(n)
+    has_groups = all(groups) and len(set(groups)) >= 3
+    if has_groups:
+        group_arr = np.asarray(groups)
+        outer = GroupShuffleSplit(n_splits=1, test_size=test_fraction, random_state=seed)
+        rest, test = next(outer.split(index, groups=group_arr))
+        inner = GroupShuffleSplit(n_splits=1, test_size=val_fraction / (1 - test_fraction), random_state=seed)
+        tr, va = next(inner.split(rest, groups=group_arr[rest]))
+        train, val = rest[tr], rest[va]
+    else:
+        # No speaker/signer column: a stratified split by sample (say so — it cannot test on new people).
+        label_arr = np.asarray(labels)
+        stratify = label_arr if np.min(np.unique(label_arr, return_counts=True)[1]) >= 3 else None
+        rest, test = train_test_split(index, test_size=test_fraction, random_state=seed, stratify=stratify)
+        stratify = label_arr[rest] if stratify is not None else None
+        train, val = train_test_split(rest, test_size=val_fraction / (1 - test_fraction), random_state=seed,
+                                      stratify=stratify)
+    out = [""] * n
+    for name, rows in (("train", train), ("val", val), ("test", test)):
+        for i in rows:
+            out[i] = name
+    return out
+
+
+def _check_splits(m: Manifest, required: tuple[str, ...]) -> None:
+    for split in required:
+        if not m.rows(split):
+            raise SignlipError(f"manifest {m.source}: the {split} split is empty — add samples to it, or drop the "
+                               f"split column so signlip makes a speaker-disjoint split")
+    if "train" not in required:
+        return  # evaluation data: its labels are checked against the checkpoint's classes instead
+    train_labels = {m.labels[i] for i in m.rows("train")}
+    for split in ("val", "test"):
+        unseen = sorted({m.labels[i] for i in m.rows(split)} - train_labels)
+        if unseen:
+            raise SignlipError(f"manifest {m.source}: label(s) {', '.join(unseen)} appear in {split} but never in "
+                               f"train — add training samples for them or remove those rows")
+
+
+def class_names(m: Manifest) -> list[str]:
+    """The class list: sorted labels of the train split (stable across runs)."""
+    return sorted({m.labels[i] for i in m.rows("train")})

@@ -1,0 +1,290 @@
+"""Shared video layer: read any OpenCV-readable file into a fixed-shape uint8 clip.
+
+Used by `prepare` (lip reading: gray mouth clips; sign video: RGB clips). Everything here works on numpy arrays;
+OpenCV is imported inside the functions so `import signlip` stays light.
+
+Frame layout: gray `(T, H, W)` or colour `(T, H, W, 3)` in **RGB** order, uint8.
+
+Typical call from `prepare`::
+
+    clip = read_clip("talk.mp4", fps=25, n_frames=32, size=(64, 96), gray=True)   # (32, 64, 96) uint8
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from signlip.errors import SignlipError
+
+# Fix hint shared by the "cannot decode" messages.
+_REENCODE = "re-encode it (e.g. `ffmpeg -i IN -c:v libx264 -pix_fmt yuv420p OUT.mp4`) or drop it from the manifest"
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the container says about a video (frame_count and fps may be wrong for variable-rate files)."""
+
+    path: str
+    fps: float  # nominal fps from the container; 0.0 when unknown
+    frame_count: int  # container estimate; -1 when unknown
+    width: int  # after auto-rotation
+    height: int
+    rotation: int  # degrees clockwise from the metadata (0, 90, 180, 270)
+
+
+def _open(path: str | Path):
+    """Open a capture with auto-rotation on; raise SignlipError naming the file when it cannot be opened."""
+    import cv2
+
+    p = Path(path)
+    if not p.is_file():
+        raise SignlipError(f"video not found: {p} — check the path in the manifest (relative paths are resolved "
+                           "against the manifest's folder)")
+    if p.stat().st_size == 0:
+        raise SignlipError(f"video file is empty (0 bytes): {p} — {_REENCODE}")
+    cap = cv2.VideoCapture(str(p))
+    if not cap.isOpened():
+        cap.release()
+        raise SignlipError(f"OpenCV cannot open video: {p} — {_REENCODE}")
+    # Phone videos store rotation as metadata; ask the backend to apply it (FFmpeg supports this).
+    cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)
+    return cap
+
+
+def _rotation(cap) -> tuple[int, bool]:
+    """(rotation in degrees from metadata, whether the backend already applies it)."""
+    import cv2
+
+    meta = cap.get(cv2.CAP_PROP_ORIENTATION_META)
+    rot = int(round(meta)) % 360 if math.isfinite(meta) else 0
+    auto = bool(cap.get(cv2.CAP_PROP_ORIENTATION_AUTO))
+    return (rot if rot in (90, 180, 270) else 0), auto
+
+
+def probe_video(path: str | Path) -> VideoInfo:
+    """Read container metadata without decoding the whole file."""
+    import cv2
+
+    cap = _open(path)
+    try:
+        fps = cap.get(cv2.CAP_PROP_FPS)
+        count = cap.get(cv2.CAP_PROP_FRAME_COUNT)
+        w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        rot, auto = _rotation(cap)
+        if rot in (90, 270) and not auto:
+            w, h = h, w
+    finally:
+        cap.release()
+    fps = float(fps) if math.isfinite(fps) and 0 < fps < 1000 else 0.0
+    count = int(count) if math.isfinite(count) and count > 0 else -1
+    return VideoInfo(str(path), fps, count, w, h, rot)
+
+
+def _decode(path: str | Path) -> Iterator[tuple[np.ndarray, float]]:
+    """Yield (BGR frame, timestamp in seconds) for every decodable frame, upright.
+
+    Timestamps come from the container (CAP_PROP_POS_MSEC, i.e. the frame's pts), so variable-frame-rate files keep
+    their real timing; when the backend gives no usable timestamps we fall back to index / nominal fps.
+    """
+    import cv2
+
+    cap = _open(path)
+    try:
+        nominal = cap.get(cv2.CAP_PROP_FPS)
+        step = 1.0 / nominal if math.isfinite(nominal) and 0 < nominal < 1000 else 1.0 / 25.0
+        rot, auto = _rotation(cap)
+        rotate_code = None if auto or rot == 0 else {
+            90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}[rot]
+        prev_t: float | None = None
+        while True:
+            ok, frame = cap.read()
+            if not ok or frame is None:
+                break
+            t = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+            # Non-increasing or missing pts (some AVI/MJPEG streams): synthesise from the nominal rate.
+            if prev_t is not None and (not math.isfinite(t) or t <= prev_t):
+                t = prev_t + step
+            elif prev_t is None and not math.isfinite(t):
+                t = 0.0
+            prev_t = t
+            if rotate_code is not None:
+                frame = cv2.rotate(frame, rotate_code)
+            if frame.ndim == 2:  # a few backends hand out gray frames
+                frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
+            yield frame, t
+    finally:
+        cap.release()
+
+
+def to_gray(frames: np.ndarray) -> np.ndarray:
+    """RGB `(T, H, W, 3)` → gray `(T, H, W)` uint8 (ITU-R BT.601 weights, as OpenCV); gray input is returned as is."""
+    if frames.ndim == 3:
+        return frames
+    w = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    return np.clip(frames.astype(np.float32) @ w + 0.5, 0, 255).astype(np.uint8)
+
+
+def _convert(frame_bgr: np.ndarray, size: tuple[int, int] | None, gray: bool) -> np.ndarray:
+    import cv2
+
+    frame = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY if gray else cv2.COLOR_BGR2RGB)
+    if size is not None:
+        frame = _resize_one(frame, size)
+    return frame
+
+
+def _resize_one(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    import cv2
+
+    h, w = size
+    if frame.shape[:2] == (h, w):
+        return frame
+    # INTER_AREA when shrinking avoids aliasing (mouth crops are often much larger than 64×96).
+    shrink = frame.shape[0] * frame.shape[1] > h * w
+    return cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+
+def resize_frames(frames: np.ndarray, size: tuple[int, int], gray: bool | None = None) -> np.ndarray:
+    """Resize every frame to `size` = (H, W) (stretching; crop first to keep an aspect ratio).
+
+    frames: `(T, H0, W0)` or `(T, H0, W0, 3)` RGB uint8. `gray=True` also converts to gray, `gray=False` expands gray
+    to RGB, `None` keeps the channel layout. Returns `(T, H, W)` or `(T, H, W, 3)` uint8.
+    """
+    if frames.ndim not in (3, 4):
+        raise ValueError(f"expected (T, H, W) or (T, H, W, 3) frames, got shape {frames.shape}")
+    if gray is True:
+        frames = to_gray(frames)
+    elif gray is False and frames.ndim == 3:
+        frames = np.repeat(frames[..., None], 3, axis=-1)
+    h, w = size
+    out = np.empty((len(frames), h, w) + frames.shape[3:], dtype=np.uint8)
+    for i, f in enumerate(frames):
+        out[i] = _resize_one(np.ascontiguousarray(f), size)
+    return out
+
+
+def resample_indices(timestamps: np.ndarray, fps: float) -> np.ndarray:
+    """Indices into frames with these timestamps (s) that resample them to a constant `fps`, nearest in time.
+
+    Output times are t0, t0 + 1/fps, … up to the last timestamp, so a 2 s clip gives ~2·fps frames whatever its
+    source rate (frames are repeated when upsampling and dropped when downsampling).
+    """
+    ts = np.asarray(timestamps, dtype=np.float64)
+    if ts.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    rel = ts - ts[0]
+    n_out = int(math.floor(rel[-1] * fps + 1e-3)) + 1
+    targets = np.arange(n_out) / fps
+    # Nearest neighbour: compare with the midpoints between consecutive source frames.
+    mids = (rel[1:] + rel[:-1]) / 2
+    return np.searchsorted(mids, targets, side="left").astype(np.int64)
+
+
+def temporal_indices(length: int, n_frames: int, pad: str = "both") -> np.ndarray:
+    """Indices that turn a `length`-frame clip into exactly `n_frames`.
+
+    Longer clips: uniform sampling over the whole clip (first and last frames kept). Shorter clips: every frame once,
+    padded by repeating the edge frames — at both ends (`pad="both"`, keeps the speech centred) or at the end
+    (`pad="end"`).
+    """
+    if length <= 0:
+        raise ValueError("cannot sample frames from an empty clip")
+    if length >= n_frames:
+        return np.round(np.linspace(0, length - 1, n_frames)).astype(np.int64)
+    missing = n_frames - length
+    before = missing // 2 if pad == "both" else 0
+    if pad not in ("both", "end"):
+        raise ValueError(f"pad must be 'both' or 'end', got {pad!r}")
+    return np.clip(np.arange(n_frames) - before, 0, length - 1).astype(np.int64)
+
+
+def temporal_sample(frames: np.ndarray, n_frames: int, pad: str = "both") -> np.ndarray:
+    """Uniformly sample (longer clips) or edge-pad (shorter clips) to exactly `n_frames` along axis 0."""
+    return frames[temporal_indices(len(frames), n_frames, pad)]
+
+
+def read_frames(
+    path: str | Path,
+    fps: float | None = None,
+    size: tuple[int, int] | None = None,
+    gray: bool = False,
+    max_side: int | None = None,
+) -> np.ndarray:
+    """Decode a whole video into uint8 frames: gray `(T, H, W)` or RGB `(T, H, W, 3)`.
+
+    fps: resample to this constant rate by the frames' timestamps (None keeps every decoded frame).
+    size: (H, W) to resize every frame to (None keeps the source size; frames whose size changes mid-stream are
+    resized to the first frame's size). max_side: shrink frames whose longer side exceeds it, keeping the aspect
+    ratio — bounds memory for 4K phone video before face detection.
+    Raises SignlipError (one line: the file and the fix) when the file cannot be opened or yields no frames.
+    """
+    frames: list[np.ndarray] = []
+    times: list[float] = []
+    target = size
+    for frame_bgr, t in _decode(path):
+        if target is None:
+            h, w = frame_bgr.shape[:2]
+            if max_side is not None and max(h, w) > max_side:
+                s = max_side / max(h, w)
+                h, w = max(1, round(h * s)), max(1, round(w * s))
+            target = (h, w)
+        frames.append(_convert(frame_bgr, target, gray))
+        times.append(t)
+    if not frames:
+        raise SignlipError(f"no frames could be decoded from {path} — the file is truncated or uses a codec this "
+                           f"OpenCV build cannot read; {_REENCODE}")
+    if fps is not None:
+        idx = resample_indices(np.asarray(times), fps)
+        return np.stack([frames[i] for i in idx])
+    return np.stack(frames)
+
+
+def read_clip(
+    path: str | Path,
+    fps: float | None = 25.0,
+    n_frames: int | None = 32,
+    size: tuple[int, int] | None = (64, 96),
+    gray: bool = True,
+    pad: str = "both",
+) -> np.ndarray:
+    """Read a video as a fixed-shape clip: resample to `fps`, resize to `size` = (H, W), then sample/pad to `n_frames`.
+
+    Returns uint8 `(n_frames, H, W)` (gray) or `(n_frames, H, W, 3)` (RGB). `n_frames=None` keeps the resampled length.
+    """
+    frames = read_frames(path, fps=fps, size=size, gray=gray)
+    return temporal_sample(frames, n_frames, pad) if n_frames is not None else frames
+
+
+def video_writer_spec(path: str | Path) -> str:
+    """FourCC this OpenCV build writes and reads back reliably for the file's extension (.mp4 → mp4v, .avi → MJPG)."""
+    ext = Path(path).suffix.lower()
+    if ext == ".mp4":
+        return "mp4v"
+    if ext == ".avi":
+        return "MJPG"
+    raise ValueError(f"unsupported video extension {ext!r}; use .mp4 or .avi")
+
+
+def write_video(path: str | Path, frames: np.ndarray, fps: float = 25.0) -> Path:
+    """Write uint8 gray `(T, H, W)` or RGB `(T, H, W, 3)` frames to .mp4 (mp4v) or .avi (MJPG). Returns the path."""
+    import cv2
+
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    if frames.ndim not in (3, 4) or len(frames) == 0:
+        raise ValueError(f"expected non-empty (T, H, W[, 3]) frames, got shape {frames.shape}")
+    h, w = frames.shape[1:3]
+    writer = cv2.VideoWriter(str(p), cv2.VideoWriter_fourcc(*video_writer_spec(p)), float(fps), (w, h), True)
+    if not writer.isOpened():
+        raise SignlipError(f"OpenCV cannot write video {p} — check the folder is writable and the codec is available")
+    try:
+        for f in frames:
+            writer.write(cv2.cvtColor(f, cv2.COLOR_GRAY2BGR if f.ndim == 2 else cv2.COLOR_RGB2BGR))
+    finally:
+        writer.release()
+    return p

@@ -1,0 +1,134 @@
+"""Run output: rich console and progress bars, TensorBoard, a CSV of epoch metrics and the run manifest JSON.
+
+Only rank 0 logs; other ranks get a `RunLogger(enabled=False)` that does nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import platform
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+console = Console(stderr=False, highlight=False)
+
+
+def environment_info() -> dict[str, Any]:
+    import torch
+
+    info = {"python": sys.version.split()[0], "platform": platform.platform(), "torch": torch.__version__,
+            "cpu_threads": torch.get_num_threads(), "cuda": torch.cuda.is_available()}
+    if torch.cuda.is_available():
+        info["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    for name in ("numpy", "hydra", "omegaconf", "torchvision", "mediapipe", "cv2"):
+        module = sys.modules.get(name)
+        if module is not None:
+            info[name] = getattr(module, "__version__", "?")
+    return info
+
+
+class RunLogger:
+    """Everything a run writes besides checkpoints, into `run_dir`."""
+
+    def __init__(self, run_dir: str | Path, enabled: bool = True, tensorboard: bool = True, progress: bool = True):
+        self.enabled = enabled
+        self.run_dir = Path(run_dir)
+        self.tb = None
+        self.csv_path = self.run_dir / "metrics.csv"
+        self._csv_fields: list[str] | None = None
+        self.progress: Progress | None = None
+        self._tasks: dict[str, Any] = {}
+        if not enabled:
+            return
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tb = SummaryWriter(str(self.run_dir / "tensorboard"))
+        if progress and console.is_terminal:
+            self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                     TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=console,
+                                     transient=False)
+
+    # --- console -----------------------------------------------------------------------------------------
+    def print(self, *args: Any, **kwargs: Any) -> None:
+        if self.enabled:
+            console.print(*args, **kwargs)
+
+    def start_bar(self, key: str, description: str, total: int) -> None:
+        if self.progress is None:
+            return
+        if not self._tasks:
+            self.progress.start()
+        if key in self._tasks:
+            self.progress.reset(self._tasks[key], total=total, description=description, rate="")
+        else:
+            self._tasks[key] = self.progress.add_task(description, total=total, rate="")
+
+    def advance_bar(self, key: str, rate: str = "") -> None:
+        if self.progress is not None and key in self._tasks:
+            self.progress.update(self._tasks[key], advance=1, rate=rate)
+
+    def close_bars(self) -> None:
+        if self.progress is not None and self._tasks:
+            self.progress.stop()
+            self._tasks.clear()
+
+    # --- metrics -------------------------------------------------------------------------------------------
+    def log_epoch(self, epoch: int, metrics: dict[str, float]) -> None:
+        if not self.enabled:
+            return
+        row = {"epoch": epoch, **metrics}
+        if self.tb is not None:
+            for key, value in metrics.items():
+                self.tb.add_scalar(key, value, epoch)
+        write_header = self._csv_fields is None and not self.csv_path.exists()
+        if self._csv_fields is None:
+            self._csv_fields = list(row)
+        with self.csv_path.open("a", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=self._csv_fields, extrasaction="ignore")
+            if write_header:
+                writer.writeheader()
+            writer.writerow(row)
+
+    def log_confusion(self, tag: str, cm: np.ndarray, step: int) -> None:
+        """Confusion matrix as a row-normalised heat-map image (cheap enough for every validation)."""
+        if self.tb is None:
+            return
+        with np.errstate(invalid="ignore"):
+            norm = np.nan_to_num(cm / cm.sum(1, keepdims=True))
+        cell = max(1, 256 // max(1, len(cm)))
+        img = np.kron(norm, np.ones((cell, cell)))
+        self.tb.add_image(tag, img[None].astype(np.float32), step)
+
+    def write_json(self, name: str, data: dict[str, Any]) -> Path | None:
+        if not self.enabled:
+            return None
+        path = self.run_dir / name
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=2, default=str))
+        tmp.replace(path)
+        return path
+
+    def summary_table(self, title: str, rows: list[tuple[str, str]]) -> None:
+        if not self.enabled:
+            return
+        table = Table(title=title, show_header=False)
+        table.add_column(style="bold")
+        table.add_column()
+        for key, value in rows:
+            table.add_row(key, value)
+        console.print(table)
+
+    def close(self) -> None:
+        self.close_bars()
+        if self.tb is not None:
+            self.tb.close()

@@ -1,0 +1,146 @@
+"""MobileNetV3 student: torchvision's MobileNetV3 as a per-frame feature extractor + a small temporal head.
+
+Frames are folded into the batch, (B, C, T, H, W) → (B·T, C, H, W), each frame is pooled to one feature vector
+(960 for `large`, 576 for `small`), and a temporal head turns the (B, T, D) sequence into logits:
+
+- `avg`: masked temporal mean — order-blind, so it cannot tell motions that differ only in direction apart;
+- `conv1d` (default): two 1D temporal convolutions (kernel 3, receptive field 5 frames), then the masked mean;
+- `gru`: a one-layer GRU over time, then the masked mean of its outputs.
+
+Input: float `(B, 3, T, H, W)` normalised with ImageNet statistics (`MobileNetV3Student.NORMALIZATION`).
+
+Streaming: frames are independent until the head (BatchNorm runs in eval mode), so a sliding-window recogniser
+caches one feature vector per frame and pays one backbone pass per new frame; see `StreamingClassifier`.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import torch
+from torch import nn
+
+from signlip.errors import SignlipError
+from signlip.models.i3d import cached_weights
+from signlip.registry import MODELS
+
+_WEIGHT_URLS = {  # torchvision MobileNet_V3_{Large,Small}_Weights.IMAGENET1K_V1
+    "large": "https://download.pytorch.org/models/mobilenet_v3_large-8738ca79.pth",
+    "small": "https://download.pytorch.org/models/mobilenet_v3_small-047dcff4.pth",
+}
+TEMPORAL_HEADS = ("avg", "conv1d", "gru")
+
+
+def _masked_mean(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """(B, T, D), mask (B, T) bool → (B, D) mean over the real time steps."""
+    if mask is None:
+        return x.mean(dim=1)
+    w = mask.to(x.dtype).unsqueeze(-1)
+    return (x * w).sum(dim=1) / w.sum(dim=1).clamp_min(1.0)
+
+
+@MODELS.register("mobilenetv3")
+class MobileNetV3Student(nn.Module):
+    """Per-frame MobileNetV3 backbone + temporal head → logits (B, num_classes).
+
+    Args:
+        num_classes: number of output classes.
+        variant: "large" or "small" (torchvision `mobilenet_v3_large` / `mobilenet_v3_small`).
+        temporal_head: "avg", "conv1d" or "gru" (see the module docstring).
+        hidden: width of the conv1d / gru head.
+        dropout: dropout before the classifier (0.6 in the reference recipe).
+        in_channels: must be 3 (the backbone's stem is RGB).
+        pretrained: None, or "imagenet" to load torchvision's ImageNet weights into the backbone from the torch hub
+            cache (never downloaded).
+    """
+
+    NORMALIZATION = {"mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225)}
+
+    def __init__(self, num_classes: int, variant: str = "large", temporal_head: str = "conv1d", hidden: int = 256,
+                 dropout: float = 0.6, in_channels: int = 3, pretrained: str | None = None) -> None:
+        super().__init__()
+        import torchvision  # lazy: keeps `import signlip.models` light
+
+        if variant not in _WEIGHT_URLS:
+            raise SignlipError(f"unknown mobilenetv3 variant={variant!r} — use large or small")
+        if temporal_head not in TEMPORAL_HEADS:
+            raise SignlipError(f"unknown mobilenetv3 temporal_head={temporal_head!r} — use one of {TEMPORAL_HEADS}")
+        if in_channels != 3:
+            raise SignlipError(f"mobilenetv3 needs RGB input but in_channels={in_channels} — use 3-channel clips")
+        if pretrained not in (None, "imagenet"):
+            raise SignlipError(f"unknown mobilenetv3 pretrained={pretrained!r} — use null or imagenet")
+        factory = torchvision.models.mobilenet_v3_large if variant == "large" else torchvision.models.mobilenet_v3_small
+        net = factory(weights=None)
+        if pretrained == "imagenet":
+            path = cached_weights(_WEIGHT_URLS[variant], f"ImageNet MobileNetV3-{variant}")
+            net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        self.num_classes = num_classes
+        self.temporal_head = temporal_head
+        self.backbone = net.features  # the classifier of the ImageNet net is dropped
+        self.feature_dim = net.classifier[0].in_features  # 960 (large) / 576 (small)
+        d = self.feature_dim
+        if temporal_head == "conv1d":
+            self.head = nn.Sequential(
+                nn.Conv1d(d, hidden, 3, padding=1, bias=False), nn.BatchNorm1d(hidden), nn.Hardswish(),
+                nn.Conv1d(hidden, hidden, 3, padding=1, bias=False), nn.BatchNorm1d(hidden), nn.Hardswish())
+            d = hidden
+        elif temporal_head == "gru":
+            self.head = nn.GRU(d, hidden, batch_first=True)
+            d = hidden
+        else:
+            self.head = nn.Identity()
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(d, num_classes)
+
+    def frame_features(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, C, T, H, W) → per-frame features (B, T, D)."""
+        b, c, t, h, w = x.shape
+        frames = x.transpose(1, 2).reshape(b * t, c, h, w)  # (B·T, C, H, W)
+        f = self.backbone(frames).mean(dim=(2, 3))  # global average pool → (B·T, D)
+        return f.view(b, t, -1)
+
+    def classify_features(self, feats: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Per-frame features (B, T, D) [+ mask (B, T) bool, True = real frame] → logits (B, num_classes)."""
+        if mask is not None:
+            feats = feats * mask.to(feats.dtype).unsqueeze(-1)  # padded frames must not leak into conv neighbours
+        if self.temporal_head == "conv1d":
+            h = self.head(feats.transpose(1, 2)).transpose(1, 2)  # (B, T, hidden)
+        elif self.temporal_head == "gru":
+            h, _ = self.head(feats)  # causal, so padded tail frames do not change earlier outputs
+        else:
+            h = feats
+        return self.classifier(self.dropout(_masked_mean(h, mask)))
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """x (B, 3, T, H, W) normalised clip, mask (B, T) optional → logits (B, num_classes)."""
+        return self.classify_features(self.frame_features(x), mask)
+
+    def stream(self, window: int = 16) -> StreamingClassifier:
+        """A sliding-window recogniser over this model (put in eval mode); see `StreamingClassifier`."""
+        return StreamingClassifier(self, window)
+
+
+class StreamingClassifier:
+    """Sliding-window inference with cached per-frame features: each `push` costs one backbone pass + the head.
+
+    Exact: in eval mode the backbone treats frames independently, so the logits after pushing frames f1..fN equal
+    `model(clip of the last `window` frames)`. Until `window` frames have arrived, the window is the frames so far.
+    """
+
+    def __init__(self, model: MobileNetV3Student, window: int = 16) -> None:
+        self.model = model.eval()
+        self.window = window
+        self._feats: deque[torch.Tensor] = deque(maxlen=window)
+
+    def reset(self) -> None:
+        """Forget the cached frames (start of a new stream)."""
+        self._feats.clear()
+
+    @torch.inference_mode()
+    def push(self, frame: torch.Tensor) -> torch.Tensor:
+        """frame (3, H, W) or (B, 3, H, W) normalised → logits (B, num_classes) over the current window."""
+        if frame.dim() == 3:
+            frame = frame.unsqueeze(0)
+        f = self.model.backbone(frame).mean(dim=(2, 3))  # (B, D)
+        self._feats.append(f)
+        return self.model.classify_features(torch.stack(list(self._feats), dim=1))  # (B, T≤window, D) → (B, C)

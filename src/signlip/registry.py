@@ -1,0 +1,68 @@
+"""Register classes or factories by snake_case name and build them from config by that name."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+from signlip.errors import SignlipError
+
+
+class Registry:
+    """A name → factory table. `build(name, **kwargs)` is how config turns into objects."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._entries: dict[str, Callable[..., Any]] = {}
+
+    def register(self, name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        def decorator(factory: Callable[..., Any]) -> Callable[..., Any]:
+            if name in self._entries and self._entries[name] is not factory:
+                raise ValueError(f"{self.kind} {name!r} is registered twice")
+            self._entries[name] = factory
+            return factory
+
+        return decorator
+
+    def get(self, name: str) -> Callable[..., Any]:
+        if name not in self._entries:
+            raise SignlipError(f"unknown {self.kind} {name!r}; choose one of: {', '.join(self.names())}")
+        return self._entries[name]
+
+    def build(self, name: str, **kwargs: Any) -> Any:
+        return self.get(name)(**kwargs)
+
+    def names(self) -> list[str]:
+        return sorted(self._entries)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._entries
+
+
+MODELS = Registry("model")
+DATASETS = Registry("dataset")
+OBJECTIVES = Registry("objective")
+
+# Modules that register entries on import; imported on first use so that `import signlip` stays light.
+MODEL_MODULES = ("signlip.models.landmark_gru",)
+DATA_MODULES = ("signlip.data.landmarks",)
+OBJECTIVE_MODULES = ("signlip.objectives",)
+
+
+def load_all() -> None:
+    """Import every module that registers models or data modules."""
+    for module in MODEL_MODULES + DATA_MODULES + OBJECTIVE_MODULES:
+        importlib.import_module(module)
+
+
+def build_model(name: str, **kwargs: Any):
+    """Build a registered model by name."""
+    load_all()
+    return MODELS.build(name, **kwargs)
+
+
+def build_data(name: str, **kwargs: Any):
+    """Build a registered data module by name."""
+    load_all()
+    return DATASETS.build(name, **kwargs)
