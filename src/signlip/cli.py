@@ -6,7 +6,9 @@ end as one line on stderr and exit code 2.
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -82,6 +84,11 @@ def run_hydra(command: str, task_function: Callable, argv: list[str]) -> None:
     if not any(a in HYDRA_FLAGS or a.startswith("--cfg") for a in argv):
         check_group_choices(argv)
         validate(config_name, argv)
+    rank = int(os.environ.get("RANK", "0"))
+    if rank > 0 and not any(a.startswith("hydra.run.dir=") for a in argv):
+        # Under torchrun only rank 0 writes the run folder; the others must not make folders of their own.
+        argv = [*argv, f"hydra.run.dir={tempfile.gettempdir()}/signlip-rank{rank}-{os.getpid()}",
+                "hydra.output_subdir=null"]
     sys.argv = [f"signlip-{command}", *argv]
     hydra.main(config_path=str(conf_dir()), config_name=config_name, version_base="1.3")(task_function)()
 

@@ -61,6 +61,7 @@ class RunLogger:
     # --- console -----------------------------------------------------------------------------------------
     def print(self, *args: Any, **kwargs: Any) -> None:
         if self.enabled:
+            kwargs.setdefault("soft_wrap", True)  # long lines (paths, epoch summaries) stay whole in logs
             console.print(*args, **kwargs)
 
     def start_bar(self, key: str, description: str, total: int) -> None:

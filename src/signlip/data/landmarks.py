@@ -6,6 +6,7 @@ standardisation happen on the device in `LandmarkTransform`, on whole batches.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,22 @@ def load_sequence(path: str, sequence_length: int, expected_shape: tuple[int, ..
         return arr[:sequence_length], real
     pad = np.repeat(arr[-1:], sequence_length - arr.shape[0], axis=0)
     return np.concatenate([arr, pad], axis=0), real
+
+
+def normalise_sequence(arr: np.ndarray) -> np.ndarray:
+    """Centre a (T, K, 3) sequence on its mean point and scale by its mean spread, keeping the motion.
+
+    This removes where a person stands and how large they appear (new signers differ most in that), while the
+    path of the hand over time survives — unlike per-frame centring, which would erase motion-only signs.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN frames (nothing detected) are expected
+        centre = np.nanmean(arr.reshape(-1, 3), axis=0)
+        frame_centres = np.nanmean(arr, axis=1, keepdims=True)
+        spread = np.nanmean(np.linalg.norm(arr - frame_centres, axis=-1))
+    if not np.isfinite(spread) or spread < 1e-6:
+        return arr
+    return ((arr - centre) / spread).astype(np.float32)
 
 
 class LandmarkDataset:
@@ -93,7 +110,8 @@ def standardisation_stats(x: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarra
     """Per-feature mean/std over the real frames of the train split (NaN ignored)."""
     real = np.arange(x.shape[1])[None, :] < lengths[:, None]
     flat = x[real].reshape(int(real.sum()), -1)
-    with np.errstate(all="ignore"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
         mean = np.nanmean(flat, axis=0)
         std = np.nanstd(flat, axis=0)
     mean = np.nan_to_num(mean, nan=0.0)
@@ -102,7 +120,7 @@ def standardisation_stats(x: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarra
 
 
 def load_split(manifest: Manifest, split: str, classes: list[str], sequence_length: int,
-               expected_shape: tuple[int, ...] | None) -> LandmarkDataset:
+               expected_shape: tuple[int, ...] | None, normalise: str = "none") -> LandmarkDataset:
     rows = manifest.rows(split)
     if not rows:
         raise SignlipError(f"the {split} split of {manifest.source} is empty — add samples to it")
@@ -115,6 +133,8 @@ def load_split(manifest: Manifest, split: str, classes: list[str], sequence_leng
                                f"({', '.join(classes)}) — evaluate on data with the same classes")
         arr, real = load_sequence(manifest.paths[i], sequence_length, expected_shape)
         expected_shape = arr.shape[1:]
+        if normalise == "sequence" and arr.ndim == 3:
+            arr = normalise_sequence(arr)
         arrays.append(arr)
         lengths.append(real)
         labels.append(index[label])
@@ -124,14 +144,17 @@ def load_split(manifest: Manifest, split: str, classes: list[str], sequence_leng
 
 @DATASETS.register("landmarks")
 def build_landmark_data(manifest: str | None = None, synthetic: dict[str, Any] | None = None, sequence_length: int = 30,
-                        augment: dict[str, Any] | None = None, seed: int = 0, val_fraction: float = 0.15,
+                        normalise: str = "sequence", augment: dict[str, Any] | None = None, seed: int = 0, val_fraction: float = 0.15,
                         test_fraction: float = 0.15, preprocessing: dict[str, Any] | None = None,
                         splits: tuple[str, ...] = SPLITS, **_: Any) -> DataBundle:
     """Landmark data module. With `manifest=None` the built-in synthetic hand dataset is generated and used.
 
     `preprocessing` (from a checkpoint) reuses the stored classes and statistics instead of recomputing them,
-    and checks that the data matches.
+    and checks that the data matches. `normalise`: "sequence" (centre and scale each (T, K, 3) sequence, see
+    `normalise_sequence`) or "none" (raw coordinates, standardised per feature only).
     """
+    if normalise not in ("sequence", "none"):
+        raise SignlipError(f"data.normalise={normalise} — choose sequence or none")
     if manifest is None:
         from signlip.data.synthetic_hands import make_synthetic_hands
 
@@ -144,17 +167,18 @@ def build_landmark_data(manifest: str | None = None, synthetic: dict[str, Any] |
     if preprocessing:
         classes = list(preprocessing["classes"])
         sequence_length = int(preprocessing["sequence_length"])
+        normalise = preprocessing.get("normalise", "none")
         expected = tuple(preprocessing["feature_shape"])
-        loaded = {s: load_split(m, s, classes, sequence_length, expected) for s in splits}
+        loaded = {s: load_split(m, s, classes, sequence_length, expected, normalise) for s in splits}
         mean, std = np.asarray(preprocessing["mean"]), np.asarray(preprocessing["std"])
     else:
         classes = class_names(m)
-        train = load_split(m, "train", classes, sequence_length, None)
+        train = load_split(m, "train", classes, sequence_length, None, normalise)
         expected = tuple(train.x.shape[2:])
-        loaded = {"train": train, **{s: load_split(m, s, classes, sequence_length, expected) for s in splits
+        loaded = {"train": train, **{s: load_split(m, s, classes, sequence_length, expected, normalise) for s in splits
                                       if s != "train"}}
         mean, std = standardisation_stats(train.x.numpy(), train.lengths)
-    prep = {"kind": "landmarks", "classes": classes, "sequence_length": sequence_length,
+    prep = {"kind": "landmarks", "classes": classes, "sequence_length": sequence_length, "normalise": normalise,
             "feature_shape": list(expected), "mean": mean.tolist(), "std": std.tolist(),
             "manifest": str(Path(manifest).resolve())}
     return DataBundle(classes=classes, splits=loaded, batch_transform=LandmarkTransform(mean, std, augment),
