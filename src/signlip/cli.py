@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("train", "fit a model: signlip train [task=NAME] [key=value ...]"),
     "distill": ("distill", "train a student from a frozen teacher: signlip distill teacher=i3d student=mobilenetv3"),
     "evaluate": ("evaluate", "report a checkpoint on a split: signlip evaluate ckpt=PATH [split=val]"),
+    "prepare": ("prepare", "raw videos/landmarks → cache + manifest: signlip prepare task=NAME data.raw_manifest=CSV"),
 }
 GROUPS = ("task", "data", "model", "optim", "sched", "trainer", "logger")
 HYDRA_FLAGS = ("-m", "--multirun", "--cfg", "-c", "--help", "-h", "--hydra-help", "--info", "--resolve", "-p",
@@ -106,7 +107,7 @@ def main(argv: list[str] | None = None) -> None:
     command, rest = argv[0], argv[1:]
     if command not in COMMANDS:
         fail(f"unknown command {command!r} — choose one of: {', '.join(COMMANDS)}")
-    if command == "train":
+    if command in ("train", "prepare"):
         check_group_choices(rest)
     from signlip import commands
 

@@ -59,3 +59,19 @@ def evaluate(cfg: DictConfig) -> float:
 def distill(cfg: DictConfig) -> None:
     raise SignlipError("no teacher/student tasks exist yet (the i3d teacher and mobilenetv3 student arrive with "
                        "the distillation issue) — use signlip train for now")
+
+
+@user_errors_exit_2
+def prepare(cfg: DictConfig) -> None:
+    from signlip.logging import console
+    from signlip.prepare import PREPARERS
+    from signlip.registry import load_all
+
+    load_all()
+    data = OmegaConf.to_container(cfg.data, resolve=True)
+    name = data.pop("name")
+    if name not in PREPARERS:
+        raise SignlipError(f"task {cfg.task_name} reads its data directly ({name} .npy files) — nothing to prepare; "
+                           f"train with data.manifest=<your manifest>")
+    result = PREPARERS.get(name)(**data, seed=cfg.seed, workers=cfg.prepare.workers, overwrite=cfg.prepare.overwrite)
+    console.print(f"next: signlip train task={cfg.task_name} data.manifest={result.manifest}", soft_wrap=True)

@@ -18,6 +18,14 @@ class EarlyStoppingSettings:
 
 
 @dataclass
+class ChanceAlarmSettings:
+    enabled: bool = True
+    after_epochs: int = 5  # first epoch at which the alarm may fire
+    margin: float = 0.05  # accuracy within chance + max(margin, 2 standard errors) counts as chance
+    collapse_fraction: float = 0.9  # share of predictions on one class that counts as collapse
+
+
+@dataclass
 class TrainerSettings:
     max_epochs: int = 100
     device: str = "auto"  # auto | cpu | cuda | cuda:N
@@ -34,7 +42,9 @@ class TrainerSettings:
     nan_policy: str = "stop"  # stop | skip (skip the batch and count it)
     deterministic: bool = False  # torch.use_deterministic_algorithms
     limit_train_batches: Optional[int] = None  # cap batches per epoch (quick checks)
-    evaluate_test: bool = True  # after training, report the best model on the test split (never used to select)
+    evaluate_test: bool = True
+    chance_alarm: ChanceAlarmSettings = field(default_factory=ChanceAlarmSettings)
+    stop_on_chance: bool = False  # stop the run when the stuck-at-chance alarm fires  # after training, report the best model on the test split (never used to select)
 
 
 def register_schemas() -> None:

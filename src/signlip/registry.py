@@ -46,7 +46,7 @@ OBJECTIVES = Registry("objective")
 
 # Modules that register entries on import; imported on first use so that `import signlip` stays light.
 MODEL_MODULES = ("signlip.models.landmark_gru",)
-DATA_MODULES = ("signlip.data.landmarks",)
+DATA_MODULES = ("signlip.data.landmarks", "signlip.data.clips")
 OBJECTIVE_MODULES = ("signlip.objectives",)
 
 

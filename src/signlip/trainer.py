@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from signlip import distributed as dist
-from signlip.callbacks import EarlyStopping, broadcast_progress
+from signlip.callbacks import CHANCE_CAUSES, ChanceAlarm, EarlyStopping, broadcast_progress
 from signlip.checkpoint import FORMAT_VERSION, capture_rng, load_checkpoint, restore_rng, save_checkpoint
 from signlip.config import TrainerSettings
 from signlip.data.base import DataBundle
@@ -119,6 +119,8 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=settings.precision == "16")
         self.early = EarlyStopping(settings.mode, settings.early_stopping.patience, settings.early_stopping.min_delta,
                                    settings.early_stopping.enabled)
+        a = settings.chance_alarm
+        self.chance_alarm = ChanceAlarm(len(data.classes), a.after_epochs, a.margin, a.collapse_fraction, a.enabled)
         self.epoch = 0  # epochs completed
         self.step = 0  # optimizer updates done
         self.history: list[dict[str, float]] = []
@@ -233,10 +235,14 @@ class Trainer:
                 self.logger.log_epoch(self.epoch, metrics)
                 self.logger.log_confusion("val/confusion", np.asarray(report["confusion_matrix"]), self.epoch)
                 self._print_epoch(metrics, improved)
+                stuck = self._check_chance(report)
                 if improved:
                     self.best_state = copy.deepcopy({k: v.detach().cpu() for k, v in self.model.state_dict().items()})
                     self.save("best.pt")
                 self.save("last.pt")
+                if stuck and s.stop_on_chance:
+                    self.logger.print("stopping: trainer.stop_on_chance=true")
+                    break
                 if self.early.should_stop:
                     self.logger.print(f"early stopping: {s.monitor} has not improved for {self.early.patience} "
                                       f"epochs (best {self.early.best:.4f} at epoch {self.early.best_epoch})")
@@ -248,10 +254,25 @@ class Trainer:
             self.model.load_state_dict(self.best_state)  # early stopping restores the best weights
         return self.summary()
 
+    def _check_chance(self, report: dict[str, Any]) -> bool:
+        cm = np.asarray(report["confusion_matrix"])
+        message = self.chance_alarm.check(self.epoch, report["accuracy"], report["n_samples"], cm.sum(0).tolist(),
+                                          cm.sum(1).tolist(), [h["train/loss"] for h in self.history])
+        if message is None:
+            return False
+        from rich.panel import Panel
+
+        causes = "\n".join(f"  • {c}" for c in CHANCE_CAUSES)
+        self.logger.print(Panel(f"[bold]{message}[/bold]\nLikely causes:\n{causes}\nRun `signlip doctor "
+                                f"task={self.contract.get('task')}` (same data overrides) to check the pipeline.",
+                                title="STUCK AT CHANCE", border_style="red"))
+        return True
+
     def summary(self) -> dict[str, Any]:
         return {"epochs": self.epoch, "updates": self.step, "best_epoch": self.early.best_epoch,
                 "best": {"monitor": self.settings.monitor, "value": self.early.best},
                 "interrupted": self.stop_requested, "skipped_nonfinite_batches": self.skipped_batches,
+                "alarms": [self.chance_alarm.fired] if self.chance_alarm.fired else [],
                 "wall_time_s": time.time() - self.started}
 
     def _print_epoch(self, m: dict[str, float], improved: bool) -> None:
@@ -273,6 +294,7 @@ class Trainer:
             "epoch": self.epoch,
             "step": self.step,
             "early_stopping": self.early.state_dict(),
+            "chance_alarm": self.chance_alarm.state_dict(),
             "rng": capture_rng(),
             "history": self.history,
             "seed": self.seed,
@@ -296,6 +318,7 @@ class Trainer:
         self.schedule.load_state_dict(ckpt["schedule"])
         self.scaler.load_state_dict(ckpt["scaler"])
         self.early.load_state_dict(ckpt["early_stopping"])
+        self.chance_alarm.load_state_dict(ckpt.get("chance_alarm", {}))
         self.epoch, self.step, self.history = ckpt["epoch"], ckpt["step"], list(ckpt["history"])
         restore_rng(ckpt["rng"])
         best = Path(path).with_name("best.pt")

@@ -1,0 +1,197 @@
+"""Video clips: raw videos → prepared uint8 clips (one `.npy` each) → batches. Serves lip reading (gray mouth
+crops) and RGB sign video alike.
+
+Decoding and face detection happen once, in `prepare` (`prepare_video_clip`). Training reads the cached uint8
+clips (preloaded into memory when they fit, memory-mapped otherwise); `ClipTransform` turns them into float
+`(B, C, T, H, W)` on the device, augments them there, and normalises.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from signlip.data.base import SPLITS, BatchTransform, DataBundle
+from signlip.data.manifest import Manifest, class_names, read_manifest
+from signlip.errors import SignlipError
+from signlip.prepare import (PREPARERS, Item, PrepareResult, check_fingerprint, prepared_locations, read_fingerprint,
+                             read_raw_items, run_prepare)
+from signlip.registry import DATASETS
+
+SYNTHETIC = {}  # kind → (module, function): generators of raw synthetic videos + manifest
+SYNTHETIC["lip"] = ("signlip.data.synthetic_lip", "make_synthetic_lip")
+SYNTHETIC["rgb"] = ("signlip.data.synthetic_rgb", "make_synthetic_rgb")
+
+
+# --- prepare ------------------------------------------------------------------------------------------------------
+class VideoClipPreparer:
+    """Picklable per-video work: read, resample, ROI, resize, fixed length → uint8 (T, H, W[, 3])."""
+
+    def __init__(self, fps: float, n_frames: int, size: tuple[int, int], gray: bool, roi: str, margin: float,
+                 smoothing: float, face_model: str | None):
+        self.fps, self.n_frames, self.size, self.gray = fps, n_frames, tuple(size), gray
+        self.roi, self.margin, self.smoothing, self.face_model = roi, margin, smoothing, face_model
+
+    def __call__(self, item: Item) -> np.ndarray:
+        from signlip.data.roi import extract_roi
+        from signlip.data.video import read_frames, temporal_sample
+
+        # Full frames for face detection (bounded size); the ROI step resizes to the clip size.
+        frames = read_frames(item.source, fps=self.fps, gray=False, max_side=640 if self.roi == "mediapipe" else None)
+        box = None
+        if self.roi == "box":
+            try:
+                box = tuple(float(item.extra[k]) for k in ("x", "y", "w", "h"))
+            except (KeyError, ValueError):
+                raise SignlipError("roi=box needs numeric x,y,w,h columns in the manifest") from None
+        clip = extract_roi(frames, self.roi, model_path=self.face_model, box=box, margin=self.margin,
+                           smoothing=self.smoothing, size=self.size, fps=self.fps, gray=self.gray, source=item.source)
+        return temporal_sample(clip, self.n_frames)
+
+
+def clip_fingerprint(settings: dict[str, Any], face_model: str | None) -> dict[str, Any]:
+    fp = {"kind": "video_clips", "fps": settings["fps"], "n_frames": settings["n_frames"],
+          "size": list(settings["size"]), "gray": settings["gray"], "roi": settings["roi"],
+          "margin": settings.get("margin"), "smoothing": settings.get("smoothing")}
+    if settings["roi"] == "mediapipe":
+        from signlip.data.roi import model_sha256
+
+        fp["face_model_sha256"] = model_sha256(face_model)
+    return fp
+
+
+@PREPARERS.register("clips")
+def prepare_clips(raw_manifest: str | None = None, synthetic: dict[str, Any] | None = None,
+                  cache_dir: str = "data/cache/clips", prepare: dict[str, Any] | None = None,
+                  manifests_dir: str = "data/manifests", seed: int = 0, workers: int = 2, overwrite: bool = False,
+                  **_: Any) -> PrepareResult:
+    """Prepare every video of a raw manifest (or of the built-in synthetic set) into the clip cache."""
+    settings = dict(prepare or {})
+    raw_manifest = raw_manifest or make_synthetic(synthetic)
+    face_model = str(Path(settings.get("models_dir", "models")) / settings.get("face_model", "face_landmarker.task"))
+    if settings["roi"] == "mediapipe" and not Path(face_model).is_file():
+        raise SignlipError(f"face model {face_model} not found — run `python scripts/fetch_models.py` or download "
+                           f"face_landmarker.task from Google's MediaPipe model page into "
+                           f"{settings.get('models_dir', 'models')}/ (or use data.prepare.roi=none for mouth crops)")
+    items = read_raw_items(raw_manifest, seed=seed)
+    fn = VideoClipPreparer(settings["fps"], settings["n_frames"], settings["size"], settings["gray"], settings["roi"],
+                           settings.get("margin", 0.35), settings.get("smoothing", 0.6), face_model)
+    cache, manifest_out = prepared_locations(raw_manifest, cache_dir, manifests_dir)
+    return run_prepare(items, fn, cache, clip_fingerprint(settings, face_model), manifest_out, workers=workers,
+                       overwrite=overwrite, group_column="speaker", description="prepare videos")
+
+
+def make_synthetic(synthetic: dict[str, Any] | None) -> str:
+    """Generate (once) the built-in synthetic videos named by `synthetic.kind`; return their raw manifest."""
+    import importlib
+
+    synthetic = dict(synthetic or {})
+    kind = synthetic.pop("kind", None)
+    if kind not in SYNTHETIC:
+        raise SignlipError(f"no data given — set data.raw_manifest=<videos.csv> or data.manifest=<prepared.csv> "
+                           f"(built-in synthetic kinds: {', '.join(SYNTHETIC)})")
+    module, fn_name = SYNTHETIC[kind]
+    return str(getattr(importlib.import_module(module), fn_name)(**synthetic))
+
+
+# --- dataset ------------------------------------------------------------------------------------------------------
+class ClipDataset:
+    """Prepared uint8 clips of one split; `__getitems__` stacks a batch (B, T, H, W[, 3])."""
+
+    def __init__(self, paths: list[str], labels: np.ndarray, groups: list[str], preload: bool):
+        self.paths, self.labels, self.groups = paths, labels, np.asarray(groups)
+        self.y = torch.from_numpy(labels)
+        first = np.load(paths[0], mmap_mode="r")
+        self.clip_shape = first.shape
+        self.clips: np.ndarray | None = None
+        if preload:
+            self.clips = np.empty((len(paths), *first.shape), dtype=np.uint8)
+            for i, p in enumerate(paths):
+                self.clips[i] = self._load(p)
+
+    def _load(self, path: str) -> np.ndarray:
+        arr = np.load(path, mmap_mode="r")
+        if arr.shape != self.clip_shape or arr.dtype != np.uint8:
+            raise SignlipError(f"prepared clip {path} has shape {arr.shape} {arr.dtype}, expected {self.clip_shape} "
+                               f"uint8 — prepare the data again into a fresh data.cache_dir")
+        return arr
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitems__(self, indices: list[int]) -> dict[str, torch.Tensor]:
+        if self.clips is not None:
+            x = torch.from_numpy(self.clips[np.asarray(indices)])
+        else:
+            x = torch.from_numpy(np.stack([self._load(self.paths[i]) for i in indices]))
+        idx = torch.as_tensor(indices, dtype=torch.long)
+        return {"x": x, "y": self.y[idx], "index": idx}
+
+
+class ClipTransform(BatchTransform):
+    """uint8 (B, T, H, W[, 3]) → float (B, C, T, H, W) in [0, 1]; augment when training; normalise per channel."""
+
+    def __init__(self, mean: list[float], std: list[float], augment: dict[str, Any] | None):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1, 1))
+        self.augment = dict(augment or {})
+
+    def forward(self, batch: dict[str, torch.Tensor], training: bool) -> dict[str, torch.Tensor]:
+        x = batch["x"]
+        x = x.unsqueeze(1) if x.ndim == 4 else x.permute(0, 4, 1, 2, 3)  # (B, C, T, H, W)
+        x = x.float().div_(255.0)
+        if training and self.augment:
+            from signlip.data.clip_transforms import augment_clips
+
+            x = augment_clips(x, **self.augment)
+        x = (x - self.mean) / self.std
+        return {**batch, "x": x}
+
+
+def _load_split(m: Manifest, split: str, classes: list[str], preload: bool) -> ClipDataset:
+    rows = m.rows(split)
+    index = {c: i for i, c in enumerate(classes)}
+    unknown = sorted({m.labels[i] for i in rows} - set(index))
+    if unknown:
+        raise SignlipError(f"{m.source}: label(s) {', '.join(unknown)} in the {split} split are not among the "
+                           f"classes ({', '.join(classes)}) — use data with the same classes")
+    return ClipDataset([m.paths[i] for i in rows], np.asarray([index[m.labels[i]] for i in rows], dtype=np.int64),
+                       [m.groups[i] for i in rows], preload)
+
+
+@DATASETS.register("clips")
+def build_clip_data(manifest: str | None = None, raw_manifest: str | None = None,
+                    synthetic: dict[str, Any] | None = None, cache_dir: str = "data/cache/clips",
+                    prepare: dict[str, Any] | None = None, manifests_dir: str = "data/manifests",
+                    augment: dict[str, Any] | None = None,
+                    mean: list[float] | None = None, std: list[float] | None = None, preload_limit_mb: int = 2048,
+                    workers: int = 2, seed: int = 0, val_fraction: float = 0.15, test_fraction: float = 0.15,
+                    preprocessing: dict[str, Any] | None = None, splits: tuple[str, ...] = SPLITS,
+                    **_: Any) -> DataBundle:
+    """Clip data module. `manifest`: a prepared manifest; else `raw_manifest` (videos) or the synthetic set is
+    prepared into `cache_dir` first (resumable: only new videos are decoded)."""
+    if manifest is None:
+        manifest = str(prepare_clips(raw_manifest, synthetic, cache_dir, prepare, manifests_dir, seed, workers).manifest)
+    m = read_manifest(manifest, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction,
+                      required=tuple(splits))
+    fingerprint = read_fingerprint([m.paths[i] for s in splits for i in m.rows(s)])
+    if preprocessing:
+        check_fingerprint(preprocessing["fingerprint"], fingerprint, f"data {manifest}")
+        classes = list(preprocessing["classes"])
+    else:
+        classes = class_names(m)
+    channels = 1 if fingerprint.get("gray", True) else 3
+    mean = list(mean or [0.0] * channels)
+    std = list(std or [1.0] * channels)
+    n = sum(len(m.rows(s)) for s in splits)
+    clip_bytes = int(np.prod(np.load(m.paths[m.rows(splits[0])[0]], mmap_mode="r").shape))
+    preload = n * clip_bytes <= preload_limit_mb * 2**20
+    loaded = {s: _load_split(m, s, classes, preload) for s in splits}
+    prep = {"kind": "clips", "classes": classes, "fingerprint": fingerprint, "mean": mean, "std": std,
+            "manifest": str(Path(manifest).resolve())}
+    return DataBundle(classes=classes, splits=loaded, batch_transform=ClipTransform(mean, std, augment),
+                      preprocessing=prep, model_kwargs={})

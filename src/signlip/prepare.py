@@ -1,0 +1,188 @@
+"""`signlip prepare`: raw media → cached arrays + a prepared manifest, once, in parallel, resumable.
+
+A data module registers a *preparer* under its own name. The runner here is shared: it turns each row of a raw
+manifest into one `.npy` in a cache folder (skipping rows already done with the same settings), lists the rows it
+could not use in `prepare_report.csv` with the reason, stores the preprocessing fingerprint in
+`fingerprint.json`, and writes the prepared manifest (`path,label,split,<group>`) that training reads.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from signlip.data.manifest import read_manifest
+from signlip.errors import SignlipError
+from signlip.registry import Registry
+
+PREPARERS = Registry("preparer")
+FINGERPRINT = "fingerprint.json"
+REPORT = "prepare_report.csv"
+
+
+@dataclass
+class Item:
+    """One raw sample to prepare."""
+
+    source: str
+    label: str
+    split: str
+    group: str
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        # Stable, unique and readable: the file stem plus a hash of the full path.
+        digest = hashlib.sha1(self.source.encode()).hexdigest()[:12]
+        return f"{Path(self.source).stem[:40]}-{digest}"
+
+
+@dataclass
+class PrepareResult:
+    manifest: Path
+    cache_dir: Path
+    prepared: int
+    reused: int
+    failed: list[tuple[str, str]]
+
+
+def prepared_locations(raw_manifest: str | Path, cache_dir: str | Path, manifests_dir: str | Path) -> tuple[Path, Path]:
+    """Cache folder and prepared-manifest path for one raw manifest (a short hash keeps same-named files apart)."""
+    raw = Path(raw_manifest).resolve()
+    name = f"{raw.stem}-{hashlib.sha1(str(raw).encode()).hexdigest()[:8]}"
+    return Path(cache_dir) / name, Path(manifests_dir) / f"{name}.prepared.csv"
+
+
+def read_raw_items(raw_manifest: str | Path, seed: int = 0) -> list[Item]:
+    """Rows of a raw manifest (videos or landmark files); missing files are kept and reported by the runner."""
+    m = read_manifest(raw_manifest, seed=seed, check_files=False, required=())
+    return [Item(p, lab, s, g, e) for p, lab, s, g, e in zip(m.paths, m.labels, m.splits, m.groups, m.extra)]
+
+
+def _work(args: tuple[Callable[[Item], np.ndarray], Item, str]) -> tuple[str, str | None]:
+    fn, item, out = args
+    if not Path(item.source).is_file():
+        return item.source, "file not found"
+    try:
+        arr = fn(item)
+    except SignlipError as exc:
+        return item.source, str(exc)
+    except Exception as exc:  # a broken file must not stop the other thousand; the report names it
+        return item.source, f"{type(exc).__name__}: {exc}"
+    tmp = f"{out}.{os.getpid()}.tmp.npy"
+    np.save(tmp, arr)
+    os.replace(tmp, out)
+    return item.source, None
+
+
+def run_prepare(items: list[Item], fn: Callable[[Item], np.ndarray], cache_dir: str | Path,
+                fingerprint: dict[str, Any], manifest_out: str | Path, workers: int = 2, overwrite: bool = False,
+                group_column: str = "speaker", description: str = "prepare") -> PrepareResult:
+    """Run `fn` over `items` into `cache_dir`; write the report, fingerprint and prepared manifest.
+
+    `fn` must be a picklable top-level callable (it runs in worker processes).
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from signlip.logging import console
+
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    fp_path = cache_dir / FINGERPRINT
+    if fp_path.exists() and not overwrite:
+        old = json.loads(fp_path.read_text())
+        if old != fingerprint:
+            changed = sorted(k for k in set(old) | set(fingerprint) if old.get(k) != fingerprint.get(k))
+            raise SignlipError(f"cache {cache_dir} was prepared with other settings ({', '.join(changed)} differ) — "
+                               f"choose another data.cache_dir, or add prepare.overwrite=true to rebuild it")
+    if overwrite:
+        for old_file in cache_dir.glob("*.npy"):
+            old_file.unlink()
+    fp_path.write_text(json.dumps(fingerprint, indent=2, sort_keys=True))
+    todo, reused = [], 0
+    for item in items:
+        out = cache_dir / f"{item.key}.npy"
+        if out.exists():
+            reused += 1
+        else:
+            todo.append((fn, item, str(out)))
+    failures: dict[str, str] = {}
+    columns = [TextColumn(f"[bold]{description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
+    with Progress(*columns, console=console, disable=not console.is_terminal) as progress:
+        task = progress.add_task(description, total=len(todo))
+        if workers > 1 and len(todo) > 1:
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                for source, reason in pool.map(_work, todo, chunksize=max(1, len(todo) // (workers * 8))):
+                    if reason:
+                        failures[source] = reason
+                    progress.advance(task)
+        else:
+            for args in todo:
+                source, reason = _work(args)
+                if reason:
+                    failures[source] = reason
+                progress.advance(task)
+    # Rows whose output exists are prepared (this run or an earlier one); failures are retried next time.
+    with (cache_dir / REPORT).open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["path", "label", "reason"])
+        for item in items:
+            if item.source in failures:
+                writer.writerow([item.source, item.label, failures[item.source]])
+    manifest_out = Path(manifest_out)
+    manifest_out.parent.mkdir(parents=True, exist_ok=True)
+    has_split = all(item.split for item in items)
+    rows = [item for item in items if item.source not in failures and (cache_dir / f"{item.key}.npy").exists()]
+    tmp = manifest_out.with_suffix(".tmp")
+    with tmp.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["path", "label", *(["split"] if has_split else []), group_column, "source"])
+        for item in rows:
+            rel = os.path.relpath(cache_dir / f"{item.key}.npy", manifest_out.parent)
+            writer.writerow([rel, item.label, *([item.split] if has_split else []), item.group, item.source])
+    tmp.replace(manifest_out)
+    failed = [(item.source, failures[item.source]) for item in items if item.source in failures]
+    console.print(f"prepared {len(todo) - len(failures)} new, reused {reused}, left out {len(failed)} "
+                  f"→ manifest {manifest_out}", soft_wrap=True)
+    if failed:
+        console.print(f"[yellow]{len(failed)} file(s) left out[/yellow], listed with reasons in "
+                      f"{cache_dir / REPORT}:", soft_wrap=True)
+        for source, reason in failed[:10]:
+            console.print(f"  {source}: {reason}", soft_wrap=True, markup=False)
+        if len(failed) > 10:
+            console.print(f"  … and {len(failed) - 10} more")
+    return PrepareResult(manifest_out, cache_dir, len(todo) - len(failures), reused, failed)
+
+
+def read_fingerprint(paths: list[str]) -> dict[str, Any]:
+    """The fingerprint of the cache folder(s) holding these prepared files; all must agree."""
+    folders = sorted({str(Path(p).parent) for p in paths})
+    prints = []
+    for folder in folders:
+        fp = Path(folder) / FINGERPRINT
+        if not fp.is_file():
+            raise SignlipError(f"{folder} has no {FINGERPRINT} — point data.manifest at a manifest written by "
+                               f"signlip prepare (or give data.raw_manifest to prepare the videos first)")
+        prints.append(json.loads(fp.read_text()))
+    if any(p != prints[0] for p in prints[1:]):
+        raise SignlipError(f"the prepared files come from caches with different settings ({', '.join(folders)}) — "
+                           f"prepare all of them with the same settings")
+    return prints[0]
+
+
+def check_fingerprint(expected: dict[str, Any], found: dict[str, Any], what: str) -> None:
+    """Refuse data prepared differently from what a checkpoint was trained on."""
+    changed = sorted(k for k in set(expected) | set(found) if expected.get(k) != found.get(k))
+    if changed:
+        detail = ", ".join(f"{k}: {found.get(k)!r} vs {expected.get(k)!r}" for k in changed[:4])
+        raise SignlipError(f"{what} was prepared differently from the checkpoint's data ({detail}) — prepare it again "
+                           f"with the checkpoint's settings")
