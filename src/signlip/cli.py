@@ -109,6 +109,8 @@ def main(argv: list[str] | None = None) -> None:
         fail(f"unknown command {command!r} — choose one of: {', '.join(COMMANDS)}")
     if command in ("train", "prepare"):
         check_group_choices(rest)
+    if command == "prepare" and "data.format=gislr" in rest and not any(a.startswith("task=") for a in rest):
+        rest = ["task=asl_tcn_transformer", *rest]  # GISLR landmarks only feed the holistic sign task
     from signlip import commands
 
     run_hydra(command, getattr(commands, command), rest)
