@@ -215,6 +215,8 @@ class Trainer:
     def fit(self) -> dict[str, Any]:
         """Train until max_epochs or early stopping; restore the best weights; return the final summary."""
         s = self.settings
+        if hasattr(self.objective, "setup"):  # e.g. distillation precomputes teacher logits once
+            self.objective.setup(self)
         self._install_signal_handlers()
         try:
             while self.epoch < s.max_epochs and not self.stop_requested:
