@@ -31,6 +31,14 @@ def example_inputs(name: str):
     b = 2
     if name == "landmark_gru":
         return {"input_size": 63}, torch.randn(b, 30, 63), torch.ones(b, 30, dtype=torch.bool)
+    if name in ("lip_cnnlstm", "lip_cnn3d"):  # gray mouth clips (B, 1, T, H, W)
+        return {}, torch.rand(b, 1, 4, 16, 24), None
+    if name == "asl_tcn_transformer":  # (B, T, 744) motion features, second sequence padded after 12 frames
+        return {"input_dim": 744}, torch.randn(b, 20, 744), torch.arange(20)[None] < torch.tensor([20, 12])[:, None]
+    if name == "i3d":  # RGB clips (B, 3, T, H, W); the smallest size that reaches every pooling stage
+        return {}, torch.randn(b, 3, 8, 32, 32), None
+    if name == "mobilenetv3":  # RGB clips (B, 3, T, H, W), frames folded into the batch
+        return {"variant": "small"}, torch.randn(b, 3, 4, 32, 32), None
     raise KeyError(name)
 
 

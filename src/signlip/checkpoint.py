@@ -42,7 +42,37 @@ def save_checkpoint(payload: dict[str, Any], path: str | Path) -> Path:
             raise SignlipError(f"disk full while writing checkpoint {path} — the previous checkpoint there is kept; "
                                f"free some space and resume with trainer.resume={path}") from None
         raise
+    _fsync_dir(path.parent)
+    _remove_stale_tmp(path)
     return path
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename itself durable (power loss), where the platform allows opening a folder."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _remove_stale_tmp(path: Path) -> None:
+    """Temp files of this checkpoint left by writers that were killed mid-write (kill -9): their pid is gone."""
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        pid = tmp.name[len(path.name) + 2: -len(".tmp")]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass  # alive under another user, or not ours to judge
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -18,6 +18,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "distill": ("distill", "train a student from a frozen teacher: signlip distill teacher=i3d student=mobilenetv3"),
     "evaluate": ("evaluate", "report a checkpoint on a split: signlip evaluate ckpt=PATH [split=val]"),
     "prepare": ("prepare", "raw videos/landmarks → cache + manifest: signlip prepare task=NAME data.raw_manifest=CSV"),
+    "doctor": ("doctor", "pre-flight check of data, pipeline and model: signlip doctor task=NAME [data overrides]"),
+    "report": ("", "seeds/sweep summary (mean ± sd, runs, learning curves): signlip report <sweep folder>"),
 }
 GROUPS = ("task", "data", "model", "optim", "sched", "trainer", "logger")
 HYDRA_FLAGS = ("-m", "--multirun", "--cfg", "-c", "--help", "-h", "--hydra-help", "--info", "--resolve", "-p",
@@ -107,7 +109,12 @@ def main(argv: list[str] | None = None) -> None:
     command, rest = argv[0], argv[1:]
     if command not in COMMANDS:
         fail(f"unknown command {command!r} — choose one of: {', '.join(COMMANDS)}")
-    if command in ("train", "prepare"):
+    if command == "report":  # a positional folder, no Hydra config
+        from signlip.report import main as report_main
+
+        report_main(rest)
+        return
+    if command in ("train", "prepare", "doctor"):
         check_group_choices(rest)
     if command == "prepare" and "data.format=gislr" in rest and not any(a.startswith("task=") for a in rest):
         rest = ["task=asl_tcn_transformer", *rest]  # GISLR landmarks only feed the holistic sign task

@@ -56,9 +56,22 @@ def evaluate(cfg: DictConfig) -> float:
 
 
 @user_errors_exit_2
-def distill(cfg: DictConfig) -> None:
-    raise SignlipError("no teacher/student tasks exist yet (the i3d teacher and mobilenetv3 student arrive with "
-                       "the distillation issue) — use signlip train for now")
+def distill(cfg: DictConfig) -> float | None:
+    from signlip.distill import distill_objective_factory
+    from signlip.pipeline import run_training
+
+    settings = OmegaConf.to_object(cfg.trainer)
+    config = OmegaConf.to_container(cfg, resolve=True)
+    d = config["distill"]
+    # The teacher checkpoint is read and checked here, before any data is prepared; classes and preprocessing are
+    # compared with the student's data inside run_training (the factory), the one place that assembles a run.
+    factory = distill_objective_factory(config["teacher"]["ckpt"], config["teacher"].get("task"),
+                                        temperature=float(d["temperature"]), alpha=float(d["alpha"]),
+                                        cache_teacher=bool(d["cache_teacher"]),
+                                        label_smoothing=float(config.get("objective", {}).get("label_smoothing", 0.0)),
+                                        student_init=config["student"].get("init"))
+    result = run_training(config, settings, run_dir(), objective=factory)
+    return result["summary"]["best"]["value"] if "summary" in result else None
 
 
 @user_errors_exit_2
@@ -73,5 +86,15 @@ def prepare(cfg: DictConfig) -> None:
     if name not in PREPARERS:
         raise SignlipError(f"task {cfg.task_name} reads its data directly ({name} .npy files) — nothing to prepare; "
                            f"train with data.manifest=<your manifest>")
+    data.pop("workers", None)  # the data module's own setting for preparing on first use; prepare.workers rules here
     result = PREPARERS.get(name)(**data, seed=cfg.seed, workers=cfg.prepare.workers, overwrite=cfg.prepare.overwrite)
     console.print(f"next: signlip train task={cfg.task_name} data.manifest={result.manifest}", soft_wrap=True)
+
+
+@user_errors_exit_2
+def doctor(cfg: DictConfig) -> None:
+    from signlip.doctor import run_doctor
+
+    report = run_doctor(OmegaConf.to_container(cfg, resolve=True), OmegaConf.to_object(cfg.trainer), run_dir())
+    if not report["ok"]:
+        sys.exit(1)

@@ -132,6 +132,25 @@ class DistillObjective:
         """`load_teacher(checkpoint, classes)` wrapped in an objective; kwargs go to the constructor."""
         return cls(load_teacher(checkpoint, classes), **kwargs)
 
+    def loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy of the student on labels — the validation loss (validation sees no teacher)."""
+        return F.cross_entropy(logits.float(), target, label_smoothing=self.label_smoothing)
+
+    def setup(self, trainer: Any) -> None:
+        """Called once by `Trainer.fit`: put the teacher on the training device and, with `cache_teacher`, compute
+        its logits for every training clip on the un-augmented view (`trainer.transform(..., training=False)`)."""
+        import time
+
+        self.teacher.to(trainer.device)
+        if not self.cache_teacher:
+            return
+        started = time.perf_counter()
+        train = trainer.data.splits["train"]
+        batch_size = getattr(trainer.loaders["train"], "batch_size", None) or 8
+        n = self.precompute(train, trainer.transform, batch_size=max(batch_size, 8), device=trainer.device)
+        trainer.logger.print(f"distill: cached teacher logits for {n} training clips (un-augmented view) in "
+                             f"{time.perf_counter() - started:.1f} s")
+
     @property
     def cached(self) -> int:
         """Number of samples whose teacher logits are cached."""
@@ -218,3 +237,79 @@ class DistillObjective:
                 yield batch
         else:
             yield from source
+
+
+# --- assembling a distillation run (used by `signlip distill`; plain arguments, no Hydra) -------------------------
+def _same_stats(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    return all(torch.allclose(torch.tensor(a[k], dtype=torch.float64), torch.tensor(b[k], dtype=torch.float64))
+               for k in ("mean", "std"))
+
+
+def check_teacher(ckpt: Mapping[str, Any], path: str, data: Any) -> None:
+    """Refuse a teacher whose classes or preprocessing fingerprint differ from the student's data (SignlipError)."""
+    from signlip.prepare import check_fingerprint
+
+    teacher_classes, classes = list(ckpt.get("classes") or []), list(data.classes)
+    if teacher_classes != classes:
+        hint = ("the same classes in another order — retrain the teacher on this manifest"
+                if sorted(map(str, teacher_classes)) == sorted(map(str, classes))
+                else "distill on the teacher's data or train a teacher on these labels")
+        raise SignlipError(f"teacher checkpoint {path} was trained on classes {_short(teacher_classes)} but the data "
+                           f"has {_short(classes)} — {hint}")
+    expected = (ckpt.get("preprocessing") or {}).get("fingerprint")
+    found = data.preprocessing.get("fingerprint")
+    if expected is not None and found is not None:
+        try:
+            check_fingerprint(expected, found, "the student's data")
+        except SignlipError as exc:
+            raise SignlipError(f"teacher checkpoint {path}: {exc} (the teacher must see clips prepared as it was "
+                               f"trained: same fps, n_frames, size, colour, ROI)") from None
+
+
+def distill_objective_factory(teacher_ckpt: str | None, teacher_task: str | None = None,
+                              temperature: float = 3.0, alpha: float = 0.7, cache_teacher: bool = False,
+                              label_smoothing: float = 0.0, student_init: str | None = None):
+    """Load and check the teacher checkpoint now (fail fast, before any data is prepared); return the factory
+    `(data, student) -> DistillObjective` that `run_training` calls once data and student are built."""
+    from signlip.checkpoint import load_checkpoint
+
+    if not teacher_ckpt:
+        raise SignlipError("no teacher checkpoint — pass teacher.ckpt=<best.pt of a signlip train task=i3d run>")
+    if not 0.0 <= alpha <= 1.0:
+        raise SignlipError(f"distill.alpha={alpha} — choose a value in [0, 1]")
+    if temperature <= 0:
+        raise SignlipError(f"distill.temperature={temperature} — choose a value > 0")
+    ckpt = load_checkpoint(teacher_ckpt)
+    if teacher_task and ckpt.get("task") not in (None, teacher_task):
+        raise SignlipError(f"teacher.ckpt={teacher_ckpt} was trained as task {ckpt.get('task')}, not {teacher_task} "
+                           f"— pass teacher={ckpt.get('task')} or a checkpoint of task {teacher_task}")
+    init = load_checkpoint(student_init) if student_init else None
+
+    def factory(data: Any, student: nn.Module) -> DistillObjective:
+        check_teacher(ckpt, str(teacher_ckpt), data)
+        if init is not None:
+            init_student(student, init, str(student_init), data.classes)
+        teacher_prep, data_prep = ckpt.get("preprocessing") or {}, data.preprocessing
+        renormalize = None
+        if {"mean", "std"} <= set(teacher_prep) and {"mean", "std"} <= set(data_prep) \
+                and not _same_stats(teacher_prep, data_prep):
+            # The teacher was trained on another normalisation of the same clips: undo ours, apply its own.
+            renormalize = ({"mean": data_prep["mean"], "std": data_prep["std"]},
+                           {"mean": teacher_prep["mean"], "std": teacher_prep["std"]})
+        return DistillObjective(load_teacher(ckpt), temperature=temperature, alpha=alpha, cache_teacher=cache_teacher,
+                                label_smoothing=label_smoothing, renormalize=renormalize)
+
+    return factory
+
+
+def init_student(student: nn.Module, ckpt: Mapping[str, Any], path: str, classes: Sequence[str]) -> None:
+    """Load a trained student's weights (`student.init=`) after checking it has the same model and classes."""
+    if list(ckpt.get("classes") or []) != list(classes):
+        raise SignlipError(f"student.init={path} was trained on classes {_short(list(ckpt.get('classes') or []))} "
+                           f"but the data has {_short(list(classes))} — initialise from a student of these classes")
+    try:
+        student.load_state_dict(ckpt["model_state"])
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise SignlipError(f"student.init={path} ({ckpt['model']['name']} {ckpt['model'].get('kwargs')}) does not fit "
+                           f"the student model ({first}) — use the same model settings as that run") from None

@@ -45,8 +45,9 @@ DATASETS = Registry("dataset")
 OBJECTIVES = Registry("objective")
 
 # Modules that register entries on import; imported on first use so that `import signlip` stays light.
-MODEL_MODULES = ("signlip.models.landmark_gru",)
-DATA_MODULES = ("signlip.data.landmarks", "signlip.data.clips")
+MODEL_MODULES = ("signlip.models.landmark_gru", "signlip.models.asl_tcn_transformer", "signlip.models.lip",
+                 "signlip.models.i3d", "signlip.models.mobilenetv3")
+DATA_MODULES = ("signlip.data.landmarks", "signlip.data.clips", "signlip.data.holistic_data")
 OBJECTIVE_MODULES = ("signlip.objectives",)
 
 

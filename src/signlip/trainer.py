@@ -155,7 +155,7 @@ class Trainer:
             with self.autocast():
                 out = self.objective(model, batch)
             loss = out["loss"]
-            if not self._finite(loss):
+            if not self._finite(loss, batch):
                 self.optimizer.zero_grad(set_to_none=True)
                 continue
             self.scaler.scale(loss / accum).backward()
@@ -187,13 +187,23 @@ class Trainer:
         metrics.update({f"train/{k}": v for k, v in reduced.items()})
         return metrics
 
-    def _finite(self, loss: torch.Tensor) -> bool:
+    def _finite(self, loss: torch.Tensor, batch: dict[str, torch.Tensor]) -> bool:
         bad = torch.tensor(float(not torch.isfinite(loss.detach()).all()), device=self.device)
         if dist.all_reduce_sum(bad).item() == 0:
             return True
         if self.settings.nan_policy == "skip":
             self.skipped_batches += 1
             return False
+        # Only now (off the hot path) look at the inputs, to say whether the data or the optimisation is at fault.
+        x = batch["x"]
+        if x.is_floating_point() and not torch.isfinite(x).all():
+            rows = (~torch.isfinite(x.reshape(x.shape[0], -1))).any(1).nonzero().flatten().cpu()
+            paths = getattr(self.data.splits["train"], "paths", None)
+            ids = [paths[int(i)] if paths else str(int(i)) for i in batch["index"].cpu()[rows][:3]]
+            raise NonFiniteLoss(f"the input batch holds NaN/inf after the data transform ({len(rows)} sample(s), e.g. "
+                                f"{', '.join(ids)}) at epoch {self.epoch + 1}, update {self.step} — training stopped; "
+                                f"the last good checkpoint is kept in {self.ckpt_dir}. Fix those samples (signlip "
+                                f"doctor lists them) or set trainer.nan_policy=skip")
         raise NonFiniteLoss(f"loss became {loss.item()} at epoch {self.epoch + 1}, update {self.step} — training "
                             f"stopped; the last good checkpoint is kept in {self.ckpt_dir}. Lower optim.lr, check the "
                             f"inputs for NaN/inf (signlip doctor), or set trainer.nan_policy=skip")
@@ -219,10 +229,15 @@ class Trainer:
             self.objective.setup(self)
         self._install_signal_handlers()
         try:
+            # last.pt always holds an epoch boundary: the start state now, then the end of every epoch. An interrupted
+            # epoch (SIGINT/SIGTERM, kill -9) is discarded and redone from it on resume, exactly as it would have run.
+            self.save("last.pt")
             while self.epoch < s.max_epochs and not self.stop_requested:
                 train_metrics = self.train_one_epoch()
                 if self.stop_requested:
-                    self.save("last.pt")  # the interrupted epoch is redone on resume; nothing else is lost
+                    self.logger.print(f"{self.stop_requested}: stopped in epoch {self.epoch + 1}; last.pt keeps the "
+                                      f"state after epoch {self.epoch} — resume with trainer.resume="
+                                      f"{self.ckpt_dir / 'last.pt'} (or auto) to redo that epoch")
                     break
                 val_metrics, report = self.validate("val")
                 self.epoch += 1
@@ -337,7 +352,8 @@ class Trainer:
 
         def handler(signum, _frame):
             self.stop_requested = signal.Signals(signum).name
-            self.logger.print(f"{self.stop_requested} received: finishing this step, saving last.pt, then stopping")
+            self.logger.print(f"{self.stop_requested} received: finishing this step, then stopping (last.pt keeps the "
+                              f"last finished epoch)")
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:

@@ -17,8 +17,16 @@ import torch
 from signlip.data.base import SPLITS, BatchTransform, DataBundle
 from signlip.data.manifest import Manifest, class_names, read_manifest
 from signlip.errors import SignlipError
-from signlip.prepare import (PREPARERS, Item, PrepareResult, check_fingerprint, prepared_locations, read_fingerprint,
-                             read_raw_items, run_prepare)
+from signlip.prepare import (
+    PREPARERS,
+    Item,
+    PrepareResult,
+    check_fingerprint,
+    prepared_locations,
+    read_fingerprint,
+    read_raw_items,
+    run_prepare,
+)
 from signlip.registry import DATASETS
 
 SYNTHETIC = {}  # kind → (module, function): generators of raw synthetic videos + manifest
@@ -70,6 +78,9 @@ def prepare_clips(raw_manifest: str | None = None, synthetic: dict[str, Any] | N
                   **_: Any) -> PrepareResult:
     """Prepare every video of a raw manifest (or of the built-in synthetic set) into the clip cache."""
     settings = dict(prepare or {})
+    if settings.get("roi", "auto") == "auto":
+        # The built-in synthetic videos are mouth crops already; a user's videos are full faces by default.
+        settings["roi"] = "mediapipe" if raw_manifest else "none"
     raw_manifest = raw_manifest or make_synthetic(synthetic)
     face_model = str(Path(settings.get("models_dir", "models")) / settings.get("face_model", "face_landmarker.task"))
     if settings["roi"] == "mediapipe" and not Path(face_model).is_file():
@@ -139,6 +150,8 @@ class ClipTransform(BatchTransform):
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1, 1))
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1, 1))
         self.augment = dict(augment or {})
+        # mean 0, std 1 (the lip recipe's raw [0, 1] pixels): skip two full passes over the batch.
+        self.normalise = any(m != 0.0 for m in mean) or any(s != 1.0 for s in std)
 
     def forward(self, batch: dict[str, torch.Tensor], training: bool) -> dict[str, torch.Tensor]:
         x = batch["x"]
@@ -148,7 +161,8 @@ class ClipTransform(BatchTransform):
             from signlip.data.clip_transforms import augment_clips
 
             x = augment_clips(x, **self.augment)
-        x = (x - self.mean) / self.std
+        if self.normalise:
+            x = (x - self.mean) / self.std
         return {**batch, "x": x}
 
 

@@ -65,17 +65,11 @@ def read_gislr_parquet(path: str | Path) -> np.ndarray:
     return out
 
 
-def convert_gislr(root: str | Path, out_dir: str | Path | None = None, overwrite: bool = False,
-                  limit: int | None = None,
-                  progress: Callable[[int, int], None] | None = None) -> tuple[Path, list[tuple[str, str]]]:
-    """Convert the GISLR dataset under `root` into `out_dir` (default `<root>/signlip`): arrays/<participant>/
-    <sequence_id>.npy + manifest.csv (`path,label,signer`) + gislr_report.csv. Returns (manifest, report).
+def read_gislr_index(root: str | Path, limit: int | None = None) -> list[dict[str, str]]:
+    """Rows of `<root>/train.csv` (path, participant_id, sequence_id, sign; values stripped).
 
-    `report` lists (parquet path, reason) for sequences left out — no hand in any frame, unreadable file, file
-    missing — and is not fatal. Structural problems (train.csv or a parquet lacking columns) raise SignlipError.
-    Resumable: arrays already written are reused unless `overwrite`. `progress(done, total)` is called per row."""
-    root = Path(root).expanduser()
-    index = root / "train.csv"
+    SignlipError when the file is missing, lacks a column, or has a row with an empty value."""
+    index = Path(root).expanduser() / "train.csv"
     if not index.is_file():
         raise SignlipError(f"{index} not found — data.root must be the GISLR folder holding train.csv")
     with index.open(newline="", encoding="utf-8-sig") as fh:
@@ -87,16 +81,37 @@ def convert_gislr(root: str | Path, out_dir: str | Path | None = None, overwrite
     if missing:
         raise SignlipError(f"{index} lacks column(s) {', '.join(missing)} — expected path,participant_id,"
                            f"sequence_id,sign")
-    if limit is not None:
-        rows = rows[:limit]
+    out = []
+    for line, rec in enumerate(rows if limit is None else rows[:limit], start=2):
+        clean = {c: (rec.get(c) or "").strip() for c in CSV_COLUMNS}
+        empty = [c for c, v in clean.items() if not v]
+        if empty:
+            raise SignlipError(f"{index} line {line}: empty {', '.join(empty)} — fill it in or delete the row")
+        out.append(clean)
+    if not out:
+        raise SignlipError(f"{index} has no rows — add one row per sequence")
+    return out
+
+
+def convert_gislr(root: str | Path, out_dir: str | Path | None = None, overwrite: bool = False,
+                  limit: int | None = None,
+                  progress: Callable[[int, int], None] | None = None) -> tuple[Path, list[tuple[str, str]]]:
+    """Convert the GISLR dataset under `root` into `out_dir` (default `<root>/signlip`): arrays/<participant>/
+    <sequence_id>.npy + manifest.csv (`path,label,signer`) + gislr_report.csv. Returns (manifest, report).
+
+    `report` lists (parquet path, reason) for sequences left out — no hand in any frame, unreadable file, file
+    missing — and is not fatal. Structural problems (train.csv or a parquet lacking columns) raise SignlipError.
+    Resumable: arrays already written are reused unless `overwrite`. `progress(done, total)` is called per row."""
+    root = Path(root).expanduser()
+    rows = read_gislr_index(root, limit)
     out_dir = Path(out_dir).expanduser() if out_dir is not None else root / "signlip"
     out_dir.mkdir(parents=True, exist_ok=True)
     _pyarrow_parquet()  # fail early, before any work, if pyarrow is missing
     manifest_rows: list[tuple[str, str, str]] = []
     report: list[tuple[str, str]] = []
     for n, rec in enumerate(rows, start=1):
-        src = root / rec["path"].strip()
-        signer, seq, label = rec["participant_id"].strip(), rec["sequence_id"].strip(), rec["sign"].strip()
+        src = root / rec["path"]
+        signer, seq, label = rec["participant_id"], rec["sequence_id"], rec["sign"]
         rel = f"arrays/{signer}/{seq}.npy"
         dst = out_dir / rel
         try:
@@ -114,7 +129,7 @@ def convert_gislr(root: str | Path, out_dir: str | Path | None = None, overwrite
                     tmp.replace(dst)  # atomic: a killed run never leaves half an array
         except SignlipError:
             raise
-        except Exception as exc:  # unreadable / corrupt parquet: report and go on
+        except Exception as exc:  # noqa: BLE001 — unreadable / corrupt parquet: report and go on
             report.append((str(src), f"unreadable: {type(exc).__name__}: {exc}"))
             continue
         if len(arr) == 0 or not hand_present(np.asarray(arr)).any():

@@ -262,7 +262,7 @@ def select_normalize(arr: np.ndarray, preset: str | list[int] = DEFAULT_PRESET, 
     pts = arr[:, preset_indices(preset)].copy()  # (T', K, 3)
     pts[..., :2] -= nose.astype(np.float32)
     pts /= np.float32(scale)
-    info = {"n_frames_in": n_in, "n_frames": int(len(pts)), "nose": [float(v) for v in nose], "nose_from": nose_from,
+    info = {"n_frames_in": n_in, "n_frames": len(pts), "nose": [float(v) for v in nose], "nose_from": nose_from,
             "scale": float(scale), "scale_from": scale_from}
     return pts.astype(np.float32, copy=False), info
 

@@ -61,7 +61,7 @@ def temporal_resample(x: torch.Tensor, mask: torch.Tensor, p: float, low: float 
     """Play each chosen sequence faster/slower by a factor in [low, high] (linear interpolation between frames).
 
     Returns the new `(B, T', K, 3)` and prefix mask `(B, T')`; T' = the longest new length (≤ max_len)."""
-    b, t = mask.shape
+    b, _t = mask.shape
     lengths = mask.sum(1).clamp_min(1)  # (B,)
     factor = low + torch.rand(b, device=x.device) * (high - low)
     factor = torch.where(_chosen(b, p, x.device), factor, torch.ones_like(factor))

@@ -7,6 +7,7 @@ standardisation happen on the device in `LandmarkTransform`, on whole batches.
 from __future__ import annotations
 
 import warnings
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -27,19 +28,26 @@ def load_sequence(path: str, sequence_length: int, expected_shape: tuple[int, ..
     """
     try:
         arr = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise SignlipError(f"cannot read sample {path} ({exc}) — it must be a .npy array saved with numpy.save") from None
+    except (OSError, ValueError, EOFError, MemoryError, zipfile.BadZipFile) as exc:  # unreadable, empty, truncated…
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise SignlipError(f"cannot read sample {path} ({reason}) — it must be a .npy array saved with numpy.save") \
+            from None
+    if not isinstance(arr, np.ndarray):  # an .npz archive
+        arr.close()
+        raise SignlipError(f"sample {path} is an .npz archive — save one array per sample with numpy.save (.npy)")
     if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] != 3) or arr.shape[0] == 0 or arr.size == 0:
         raise SignlipError(f"sample {path} has shape {arr.shape} — landmarks must be (T, K, 3) points or (T, F) "
                            f"features with T ≥ 1")
     if expected_shape is not None and arr.shape[1:] != tuple(expected_shape):
         raise SignlipError(f"sample {path} has per-frame shape {arr.shape[1:]} but this data/model expects "
                            f"{tuple(expected_shape)} — all samples must share one landmark layout")
-    if not np.issubdtype(arr.dtype, np.number):
+    if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):  # not bool, complex
         raise SignlipError(f"sample {path} has dtype {arr.dtype} — save landmarks as float32")
-    arr = arr.astype(np.float32, copy=False)
+    with np.errstate(over="ignore"):
+        arr = arr.astype(np.float32, copy=False)
     if np.isinf(arr).any():
-        raise SignlipError(f"sample {path} contains inf — replace missing points with NaN, not inf")
+        raise SignlipError(f"sample {path} contains inf (or values beyond float32's range) — replace missing points "
+                           f"with NaN, not inf")
     real = min(arr.shape[0], sequence_length)
     if arr.shape[0] >= sequence_length:
         return arr[:sequence_length], real

@@ -38,11 +38,16 @@ def read_manifest(path: str | Path, seed: int = 0, val_fraction: float = 0.15, t
     path = Path(path).expanduser()
     if not path.is_file():
         raise SignlipError(f"manifest {path} not found — pass an existing CSV with data.manifest=<path>")
-    with path.open(newline="", encoding="utf-8-sig") as fh:
-        reader = csv.DictReader(fh)
-        columns = [c.strip() for c in (reader.fieldnames or [])]
-        reader.fieldnames = columns
-        records = list(reader)
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            columns = [c.strip() for c in (reader.fieldnames or [])]
+            reader.fieldnames = columns
+            records = list(reader)
+    except UnicodeDecodeError as exc:
+        raise SignlipError(f"manifest {path} is not UTF-8 text (byte {exc.start}) — save it as UTF-8 CSV") from None
+    except csv.Error as exc:  # NUL bytes, a field over the size limit, …
+        raise SignlipError(f"manifest {path} is not a readable CSV ({exc}) — save it as plain UTF-8 CSV") from None
     missing = [c for c in ("path", "label") if c not in columns]
     if missing:
         raise SignlipError(f"manifest {path} lacks column(s) {', '.join(missing)} — "
@@ -70,7 +75,12 @@ def read_manifest(path: str | Path, seed: int = 0, val_fraction: float = 0.15, t
                 raise SignlipError(f"manifest {path} line {line}: split {split!r} — use one of {', '.join(SPLITS)}")
             splits.append(split)
     if "split" not in columns:
-        splits = assign_splits(labels, groups, seed, val_fraction, test_fraction)
+        try:
+            splits = assign_splits(labels, groups, seed, val_fraction, test_fraction)
+        except ValueError as exc:  # scikit-learn: too few samples or groups for the fractions
+            raise SignlipError(f"manifest {path}: cannot split {len(labels)} samples into train/val/test "
+                               f"({str(exc).splitlines()[0] if str(exc) else 'too few'}) — add a split column or more "
+                               f"samples") from None
     extra = [{k: v for k, v in rec.items() if k not in ("path", "label", "split", group_col)} for rec in records]
     manifest = Manifest(path, paths, labels, splits, groups, extra)
     _check_splits(manifest, required)

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from signlip.errors import SignlipError
 from signlip.data.video import resize_frames, to_gray
+from signlip.errors import SignlipError
 
 # Outer lip contour of the 468/478-point face mesh (MediaPipe FACEMESH_LIPS, outer ring).
 LIPS_OUTER: tuple[int, ...] = (
@@ -84,7 +84,7 @@ def detect_face_landmarks(
     with vision.FaceLandmarker.create_from_options(options) as landmarker:
         for i in range(t):
             image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb[i]))
-            result = landmarker.detect_for_video(image, int(round(i * 1000.0 / fps)))  # timestamps must increase
+            result = landmarker.detect_for_video(image, round(i * 1000.0 / fps))  # timestamps must increase
             if result.face_landmarks:
                 pts = result.face_landmarks[0]
                 n = min(len(pts), out.shape[1])
@@ -163,8 +163,8 @@ def crop_boxes(
     h0, w0 = frames.shape[1:3]
     crops = []
     for f, (x, y, bw, bh) in zip(frames, boxes):
-        x0, y0 = int(round(x)), int(round(y))
-        x1, y1 = x0 + max(1, int(round(bw))), y0 + max(1, int(round(bh)))
+        x0, y0 = round(x), round(y)
+        x1, y1 = x0 + max(1, round(bw)), y0 + max(1, round(bh))
         crop = f[max(y0, 0):max(min(y1, h0), 0), max(x0, 0):max(min(x1, w0), 0)]
         if crop.size == 0:
             raise SignlipError(f"mouth box {x0, y0, x1 - x0, y1 - y0} lies outside the {w0}×{h0} frame — "

@@ -159,9 +159,9 @@ def _path(kind: str, s: np.ndarray, amp: float) -> np.ndarray:
 
 def _sample(cls: int, signer: dict, rng: np.random.Generator, face_tpl: np.ndarray) -> np.ndarray:
     """One (T, 543, 3) float32 sequence."""
-    name, shape0, shape1, path, loc, second = CLASSES[cls]
+    _name, shape0, shape1, path, loc, second = CLASSES[cls]
     sw = signer["size"] * rng.uniform(0.95, 1.05)
-    n_core = int(round(rng.uniform(34, 46) / (signer["speed"] * rng.uniform(0.88, 1.12))))
+    n_core = round(rng.uniform(34, 46) / (signer["speed"] * rng.uniform(0.88, 1.12)))
     lead, tail = rng.integers(2, 7), rng.integers(2, 7)
     t = lead + n_core + tail
     s = np.clip((np.arange(t) - lead) / max(n_core - 1, 1), 0, 1)

@@ -105,7 +105,7 @@ def _hand_mask(size: tuple[int, int], pos: np.ndarray, psi: float, scale: float,
     f = float(1 << sub)
 
     def pt(p: np.ndarray) -> tuple[int, int]:
-        return int(round(p[0] * f)), int(round(p[1] * f))
+        return int(np.rint(p[0] * f)), int(np.rint(p[1] * f))
 
     up = np.array([np.sin(tilt), -np.cos(tilt)])  # hand points up, tilted by the signer
     side = np.array([-up[1], up[0]])
@@ -113,7 +113,7 @@ def _hand_mask(size: tuple[int, int], pos: np.ndarray, psi: float, scale: float,
     cv2.ellipse(mask, pt(pos), (int(palm_w * f), int(palm_h * f)), np.degrees(tilt), 0, 360, 255, -1,
                 cv2.LINE_AA, sub)
     length = (17.0 - 11.0 * curl) * scale  # curled fingers look shorter
-    width = max(2, int(round(4.0 * scale)))
+    width = max(2, int(np.rint(4.0 * scale)))
     for k, offset in enumerate((-1.5, -0.5, 0.5, 1.5)):
         base = pos + up * palm_h * 0.8 + side * offset * palm_w * 0.45
         ang = offset * np.radians(4 + 14 * spread)
@@ -161,7 +161,7 @@ def write_video(path: str | Path, frames: np.ndarray, fps: int = FPS) -> None:
     import cv2
 
     path = Path(path)
-    t, h, w, _ = frames.shape
+    _, h, w, _ = frames.shape
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*FOURCC), fps, (w, h))
     if not writer.isOpened():
         raise SignlipError(f"OpenCV cannot write {FOURCC} video to {path} — check the folder is writable and that "

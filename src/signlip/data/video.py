@@ -61,7 +61,7 @@ def _rotation(cap) -> tuple[int, bool]:
     import cv2
 
     meta = cap.get(cv2.CAP_PROP_ORIENTATION_META)
-    rot = int(round(meta)) % 360 if math.isfinite(meta) else 0
+    rot = round(meta) % 360 if math.isfinite(meta) else 0
     auto = bool(cap.get(cv2.CAP_PROP_ORIENTATION_AUTO))
     return (rot if rot in (90, 180, 270) else 0), auto
 
@@ -178,7 +178,7 @@ def resample_indices(timestamps: np.ndarray, fps: float) -> np.ndarray:
     if ts.size == 0:
         return np.zeros(0, dtype=np.int64)
     rel = ts - ts[0]
-    n_out = int(math.floor(rel[-1] * fps + 1e-3)) + 1
+    n_out = math.floor(rel[-1] * fps + 1e-3) + 1
     targets = np.arange(n_out) / fps
     # Nearest neighbour: compare with the midpoints between consecutive source frames.
     mids = (rel[1:] + rel[:-1]) / 2

@@ -300,4 +300,4 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-__all__ = ["ASLTCNTransformer", "MaskedBatchNorm1d", "count_parameters", "masked_mean", "masked_max"]
+__all__ = ["ASLTCNTransformer", "MaskedBatchNorm1d", "count_parameters", "masked_max", "masked_mean"]

@@ -9,17 +9,20 @@ Layout (paper names, TF-slim channel counts; the "5×5" branch uses 3×3×3 kern
 
 Convolutions pad symmetrically (k // 2, as torchvision's GoogLeNet, so that inflated ImageNet weights see the
 same spatial alignment); max-pools pad TF-"SAME" style, so every clip size ≥ 1 frame works and even sizes pool
-exactly as torchvision's `ceil_mode=True`. Input: `(B, 3, T, H, W)` float normalised to [-1, 1]
-(`I3D.NORMALIZATION`: mean 0.5, std 0.5 — what the paper's I3D and torchvision's ImageNet GoogLeNet weights expect).
+exactly as torchvision's `ceil_mode=True`. Input: `(B, 3, T, H, W)` float normalised with ImageNet statistics
+(`I3D.NORMALIZATION`, like every torchvision backbone, so teacher and student share one data pipeline); the first
+step maps it to the [-1, 1] range that the paper's I3D and torchvision's GoogLeNet weights were trained on (exactly
+torchvision's `GoogLeNet(transform_input=True)`).
 
-Parameters: 12,697,264 for 400 classes — the 12.69M that OpenVINO's model zoo lists for DeepMind's i3d-rgb; the
-backbone without the 400-way classifier is 12,287,264 (the "≈12.3M" often quoted); 12,293,414 for 6 classes.
+Parameters (asserted in tests/test_i3d.py): 12,697,264 for 400 classes; the backbone without the 400-way 1×1×1
+classifier (1024·400 + 400) is 12,287,264 — the "≈12.3M" usually quoted for I3D-RGB; 12,293,414 for 6 classes.
 """
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -108,11 +111,15 @@ class I3D(nn.Module):
             torch hub cache only; never downloaded).
     """
 
-    NORMALIZATION = {"mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5)}
+    NORMALIZATION: ClassVar[dict[str, tuple[float, ...]]] = {"mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225)}
 
     def __init__(self, num_classes: int, dropout: float = 0.3, in_channels: int = 3, pretrained: str | None = None):
         super().__init__()
         self.num_classes = num_classes
+        mean, std = torch.tensor(self.NORMALIZATION["mean"]), torch.tensor(self.NORMALIZATION["std"])
+        # ImageNet-normalised x → (x·std + mean − 0.5) / 0.5 per channel; buffers (not parameters), not trained.
+        self.register_buffer("input_scale", (std / 0.5).view(1, -1, 1, 1, 1), persistent=False)
+        self.register_buffer("input_shift", ((mean - 0.5) / 0.5).view(1, -1, 1, 1, 1), persistent=False)
         self.conv_1a = Unit3d(in_channels, 64, (7, 7, 7), stride=(2, 2, 2))
         self.pool_2a = MaxPool3dSame((1, 3, 3), (1, 2, 2))
         self.conv_2b = Unit3d(64, 64, (1, 1, 1))
@@ -144,9 +151,15 @@ class I3D(nn.Module):
         nn.init.normal_(self.logits.weight, std=0.01)
         nn.init.zeros_(self.logits.bias)
 
+    def transform_input(self, x: torch.Tensor) -> torch.Tensor:
+        """ImageNet-normalised (B, 3, T, H, W) → the [-1, 1] scale of the GoogLeNet/I3D weights (same shape)."""
+        if x.shape[1] != self.input_scale.shape[1]:
+            return x  # in_channels != 3: no ImageNet statistics to undo
+        return x * self.input_scale + self.input_shift
+
     def stem(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, T, H, W) → (B, 192, ⌈T/2⌉, H/8, W/8): the part that matches GoogLeNet's stem frame by frame."""
-        x = self.pool_2a(self.conv_1a(x))
+        x = self.pool_2a(self.conv_1a(self.transform_input(x)))
         return self.pool_3a(self.conv_2c(self.conv_2b(x)))
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
@@ -158,7 +171,7 @@ class I3D(nn.Module):
         x = self.pool_5a(x)
         return self.mixed_5c(self.mixed_5b(x))
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:  # noqa: ARG002
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """x: (B, C, T, H, W) normalised clip → logits (B, num_classes). `mask` is accepted and ignored
         (clips have a fixed length)."""
         x = self.features(x)  # (B, 1024, T', H', W')

@@ -16,6 +16,7 @@ caches one feature vector per frame and pays one backbone pass per new frame; se
 from __future__ import annotations
 
 from collections import deque
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -54,7 +55,7 @@ class MobileNetV3Student(nn.Module):
             cache (never downloaded).
     """
 
-    NORMALIZATION = {"mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225)}
+    NORMALIZATION: ClassVar[dict[str, tuple[float, ...]]] = {"mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225)}
 
     def __init__(self, num_classes: int, variant: str = "large", temporal_head: str = "conv1d", hidden: int = 256,
                  dropout: float = 0.6, in_channels: int = 3, pretrained: str | None = None) -> None:

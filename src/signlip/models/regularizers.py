@@ -1,7 +1,8 @@
 """Reusable regularisers whose strength follows training progress.
 
-Progress contract (the Trainer implements it generically): before each epoch and before each optimizer step the
-Trainer calls `module.set_progress(epoch, step)` on every submodule of the model that has a `set_progress` method.
+Progress contract (the Trainer implements it generically, `signlip.callbacks.broadcast_progress`): before each
+epoch and after each optimizer step the Trainer calls `module.set_progress(epoch=..., step=...)` on every submodule
+of the model that has a `set_progress` method.
 `epoch` is the 0-based index of the epoch being run, `step` the number of optimizer steps already taken. State is
 a pure function of (epoch, step) — no hidden counters — so a resumed run behaves exactly like an uninterrupted one.
 Before any call the state is that of (epoch 0, step 0).
@@ -24,7 +25,7 @@ class AdaptiveDropout(nn.Module):
         self.p_start, self.p_end, self.warmup_epochs = float(p_start), float(p_end), int(warmup_epochs)
         self.p = self.p_start
 
-    def set_progress(self, epoch: int, step: int) -> None:  # noqa: ARG002
+    def set_progress(self, epoch: int, step: int) -> None:
         frac = 1.0 if self.warmup_epochs <= 0 else min(max(epoch, 0) / self.warmup_epochs, 1.0)
         self.p = self.p_start + (self.p_end - self.p_start) * frac
 
@@ -46,7 +47,7 @@ class LateDropout(nn.Module):
         self.p, self.start_step = float(p), int(start_step)
         self.active = self.start_step <= 0
 
-    def set_progress(self, epoch: int, step: int) -> None:  # noqa: ARG002
+    def set_progress(self, epoch: int, step: int) -> None:
         self.active = step >= self.start_step
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -67,7 +68,7 @@ class DropPath(nn.Module):
         self.drop_prob, self.warmup_epochs = float(drop_prob), int(warmup_epochs)
         self.p = 0.0 if self.warmup_epochs > 0 else self.drop_prob
 
-    def set_progress(self, epoch: int, step: int) -> None:  # noqa: ARG002
+    def set_progress(self, epoch: int, step: int) -> None:
         frac = 1.0 if self.warmup_epochs <= 0 else min(max(epoch, 0) / self.warmup_epochs, 1.0)
         self.p = self.drop_prob * frac
 
@@ -81,14 +82,3 @@ class DropPath(nn.Module):
     def extra_repr(self) -> str:
         return f"p={self.p:.3f}, drop_prob={self.drop_prob}, warmup_epochs={self.warmup_epochs}"
 
-
-def set_progress(model: nn.Module, epoch: int, step: int) -> int:
-    """Call `set_progress(epoch, step)` on every submodule that has one (the Trainer's generic hook; also handy in
-    notebooks). Returns how many modules were updated."""
-    n = 0
-    for m in model.modules():
-        fn = getattr(m, "set_progress", None)
-        if callable(fn):
-            fn(epoch, step)
-            n += 1
-    return n

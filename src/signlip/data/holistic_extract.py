@@ -1,0 +1,178 @@
+"""MediaPipe holistic extraction for `signlip prepare`: face + hand + pose landmarkers → `(T, 543, 3)` float32.
+
+No holistic_landmarker.task is available offline, so "holistic" is built from three Tasks-API landmarkers run in
+VIDEO mode (tracking between frames): FaceLandmarker (478 points; the first 468 are the face mesh, the last 10 the
+irises, which the GISLR layout leaves out), HandLandmarker (num_hands=2) and PoseLandmarker (33 points). Anything
+not detected is NaN. Coordinates are MediaPipe's normalised image coordinates (x, y in [0, 1], z relative).
+
+Left/right hands. The layout's left_hand is the *signer's* left hand. MediaPipe's handedness label assumes a
+mirrored (selfie) image, so for ordinary, non-mirrored video its "Left" is the signer's right hand
+(`mirrored_input=False`, the default, swaps the labels; pass True for selfie-mirrored footage). The label alone
+flickers, so hands are assigned per frame by this rule:
+  1. if the pose landmarker found both wrists (anatomical: BlazePose's left wrist is the signer's left), each hand
+     goes to the slot whose pose wrist is nearest its own wrist (the better of the two pairings), provided that
+     wrist lies within `pose_radius` (image units) of it;
+  2. otherwise by the (mirror-corrected) handedness label; two hands with the same label are split by image x
+     (in non-mirrored video the signer's right hand is the one further left);
+  3. a single hand whose label disagrees with where the hands were a frame ago — its wrist lies within
+     `track_radius` of the other slot's previous wrist and not of its own slot's — keeps the other slot.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from signlip.data.holistic import FACE, LEFT_HAND, N_FACE, N_POINTS, POSE, RIGHT_HAND
+from signlip.errors import SignlipError
+
+MODEL_FILES = {"face": "face_landmarker.task", "hand": "hand_landmarker.task", "pose": "pose_landmarker_full.task"}
+FETCH_HINT = "python scripts/fetch_models.py"
+_POSE_LEFT_WRIST, _POSE_RIGHT_WRIST = 15, 16
+
+
+def model_path(models_dir: str | Path, kind: str) -> Path:
+    """Path of the landmarker model of `kind` (face / hand / pose) under `models_dir`; SignlipError if missing.
+
+    For pose, any pose_landmarker_*.task is accepted when pose_landmarker_full.task is absent."""
+    models_dir = Path(models_dir).expanduser()
+    path = models_dir / MODEL_FILES[kind]
+    if not path.is_file() and kind == "pose":
+        alternatives = sorted(models_dir.glob("pose_landmarker*.task"))
+        if alternatives:
+            return alternatives[0]
+    if not path.is_file():
+        raise SignlipError(f"MediaPipe model {path} not found — run `{FETCH_HINT}` (or download {path.name} from "
+                           f"Google's MediaPipe model page into {models_dir})")
+    return path
+
+
+def read_video_rgb(path: str | Path, max_frames: int | None = None) -> tuple[np.ndarray, float]:
+    """Decode a video with OpenCV → (frames (T, H, W, 3) RGB uint8, fps). SignlipError if unreadable."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        raise SignlipError(f"{path}: OpenCV cannot open this video — check the file or re-encode it (e.g. H.264 mp4)")
+    fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
+    frames = []
+    while max_frames is None or len(frames) < max_frames:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+    cap.release()
+    if not frames:
+        raise SignlipError(f"{path}: no frame could be decoded — check the file or re-encode it")
+    return np.stack(frames), float(fps if 1 <= fps <= 1000 else 30.0)
+
+
+def _points(landmarks) -> np.ndarray:
+    return np.asarray([[p.x, p.y, p.z] for p in landmarks], dtype=np.float32)
+
+
+def assign_hands(hands: list[np.ndarray], labels: list[str], pose_wrists: np.ndarray | None,
+                 prev_wrists: np.ndarray, mirrored_input: bool = False, pose_radius: float = 0.15,
+                 track_radius: float = 0.08) -> dict[str, np.ndarray]:
+    """Decide which detected hand is the signer's left / right (see the module docstring for the rule).
+
+    hands: list of (21, 3) arrays; labels: MediaPipe handedness ("Left"/"Right") per hand; pose_wrists: (2, 2)
+    signer's left / right wrist x/y (NaN when not detected) or None; prev_wrists: (2, 2) last frame's left / right
+    hand wrist x/y (NaN when absent). Returns {"left": (21, 3), "right": (21, 3)} with the slots that got a hand."""
+    if not hands:
+        return {}
+    wrists = [h[0, :2] for h in hands]
+    slots = ("left", "right")
+    if pose_wrists is not None and np.isfinite(pose_wrists).all():
+        best, best_cost = None, np.inf
+        orders = [(0,), (1,)] if len(hands) == 1 else [(0, 1), (1, 0)]
+        for order in orders:  # order[i] = slot of hand i
+            d = [float(np.linalg.norm(wrists[i] - pose_wrists[s])) for i, s in enumerate(order)]
+            if max(d) <= pose_radius and sum(d) < best_cost:
+                best, best_cost = order, sum(d)
+        if best is not None:
+            return {slots[s]: hands[i] for i, s in enumerate(best)}
+    # handedness label; MediaPipe's label is correct for mirrored (selfie) input only
+    slot_of = []
+    for lab in labels:
+        is_left = lab.lower().startswith("left")
+        slot_of.append(0 if is_left == mirrored_input else 1)
+    if len(hands) == 2 and slot_of[0] == slot_of[1]:
+        # signer's right hand is further left in the image for non-mirrored input
+        left_first = wrists[0][0] > wrists[1][0]
+        if mirrored_input:
+            left_first = not left_first
+        slot_of = [0, 1] if left_first else [1, 0]
+    if len(hands) == 1 and np.isfinite(prev_wrists).all(1).any():
+        s = slot_of[0]
+        d_own = np.linalg.norm(wrists[0] - prev_wrists[s]) if np.isfinite(prev_wrists[s]).all() else np.inf
+        d_other = np.linalg.norm(wrists[0] - prev_wrists[1 - s]) if np.isfinite(prev_wrists[1 - s]).all() else np.inf
+        if d_other <= track_radius and not d_own <= track_radius:
+            slot_of = [1 - s]
+    return {slots[s]: hands[i] for i, s in enumerate(slot_of)}
+
+
+def extract_holistic(frames: np.ndarray | str | Path, models_dir: str | Path = "models", fps: float | None = None,
+                     mirrored_input: bool = False, face: bool = True, pose: bool = True,
+                     min_confidence: float = 0.5) -> np.ndarray:
+    """Run the face, hand and pose landmarkers over a video → `(T, 543, 3)` float32, NaN where nothing was found.
+
+    frames: RGB uint8 `(T, H, W, 3)` or a video path (decoded with OpenCV). models_dir holds hand_landmarker.task,
+    face_landmarker.task and pose_landmarker_full.task (missing file → SignlipError naming it). `face=False` /
+    `pose=False` skip those landmarkers (their points stay NaN; pose still helps assign hands when on)."""
+    import mediapipe as mp
+
+    if isinstance(frames, (str, Path)):
+        frames, video_fps = read_video_rgb(frames)
+        fps = fps or video_fps
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise SignlipError(f"frames must be RGB uint8 (T, H, W, 3); got {frames.dtype} {tuple(frames.shape)}")
+    fps = float(fps or 30.0)
+    vision = mp.tasks.vision
+    base = mp.tasks.BaseOptions
+    video = vision.RunningMode.VIDEO
+    hand_opts = vision.HandLandmarkerOptions(
+        base_options=base(model_asset_path=str(model_path(models_dir, "hand"))), running_mode=video, num_hands=2,
+        min_hand_detection_confidence=min_confidence, min_hand_presence_confidence=min_confidence,
+        min_tracking_confidence=min_confidence)
+    runners = {"hand": vision.HandLandmarker.create_from_options(hand_opts)}
+    try:
+        if face:
+            runners["face"] = vision.FaceLandmarker.create_from_options(vision.FaceLandmarkerOptions(
+                base_options=base(model_asset_path=str(model_path(models_dir, "face"))), running_mode=video,
+                num_faces=1, min_face_detection_confidence=min_confidence))
+        if pose:
+            runners["pose"] = vision.PoseLandmarker.create_from_options(vision.PoseLandmarkerOptions(
+                base_options=base(model_asset_path=str(model_path(models_dir, "pose"))), running_mode=video,
+                num_poses=1, min_pose_detection_confidence=min_confidence))
+        out = np.full((len(frames), N_POINTS, 3), np.nan, np.float32)
+        prev = np.full((2, 2), np.nan, np.float32)
+        for t, frame in enumerate(frames):
+            image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(frame))
+            ts = round(t * 1000.0 / fps)
+            pose_wrists = None
+            if "face" in runners:
+                res = runners["face"].detect_for_video(image, ts)
+                if res.face_landmarks:
+                    out[t, FACE] = _points(res.face_landmarks[0])[:N_FACE]  # drop the 10 iris points
+            if "pose" in runners:
+                res = runners["pose"].detect_for_video(image, ts)
+                if res.pose_landmarks:
+                    p = _points(res.pose_landmarks[0])
+                    out[t, POSE] = p
+                    pose_wrists = p[[_POSE_LEFT_WRIST, _POSE_RIGHT_WRIST], :2]
+            res = runners["hand"].detect_for_video(image, ts)
+            hands = [_points(h) for h in res.hand_landmarks]
+            labels = [h[0].category_name for h in res.handedness]
+            got = assign_hands(hands, labels, pose_wrists, prev, mirrored_input)
+            prev[:] = np.nan
+            for slot, part in (("left", LEFT_HAND), ("right", RIGHT_HAND)):
+                if slot in got:
+                    out[t, part] = got[slot]
+                    prev[0 if slot == "left" else 1] = got[slot][0, :2]
+        return out
+    finally:
+        for r in runners.values():
+            r.close()

@@ -1,0 +1,87 @@
+"""Lip-reading models on gray mouth clips `(B, 1, T, H, W)` in [0, 1] (reference systems 001 and 000).
+
+- `lip_cnnlstm`: the reference recipe's lightweight 3D-CNN + LSTM (721,044 parameters for 4 classes).
+- `lip_cnn3d`: the reference's deeper 3D-CNN baseline (5,215,237 parameters for 5 classes), for comparison.
+
+Parameter layout of `lip_cnnlstm` (4 classes), derived from the reference's stated sizes:
+Conv3d 1→16 (448) + BN (32), Conv3d 16→32 (13,856) + BN (64), Conv3d 32→48 (41,520) + BN (96), all 3×3×3;
+adaptive pooling to 48 × 4 × 6 = 1152 features per frame; LSTM 1152→128 (656,384); Linear 128→64 (8,256) + BN (128);
+Linear 64→4 (260). Total 721,044.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from signlip.registry import MODELS
+
+
+def _last_step(out: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """(B, T, H) → (B, H): the last real time step (clips are padded at the end when a mask is given)."""
+    if mask is None:
+        return out[:, -1]
+    idx = (mask.sum(1).clamp(min=1) - 1).long()
+    return out[torch.arange(out.shape[0], device=out.device), idx]
+
+
+@MODELS.register("lip_cnnlstm")
+class LipCNNLSTM(nn.Module):
+    """3D CNN front end (1→16→32→48, 3×3×3) keeping time, spatial pooling to 4×6, LSTM(1152→128), dense head.
+
+    Each conv block: Conv3d(3×3×3, padding 1) → BatchNorm3d → ReLU → MaxPool(1, 2, 2) (halves H and W, keeps T).
+    64×96 input → 8×12 after three blocks → adaptive average pooling to 4×6 → 48·4·6 = 1152 features per frame.
+    """
+
+    def __init__(self, num_classes: int, in_channels: int = 1, channels: tuple[int, ...] = (16, 32, 48),
+                 pooled_size: tuple[int, int] = (4, 6), hidden_size: int = 128, dense_size: int = 64,
+                 dropout: float = 0.3):
+        super().__init__()
+        blocks: list[nn.Module] = []
+        c_in = in_channels
+        for c_out in channels:
+            blocks += [nn.Conv3d(c_in, c_out, kernel_size=3, padding=1), nn.BatchNorm3d(c_out), nn.ReLU(inplace=True),
+                       nn.MaxPool3d(kernel_size=(1, 2, 2))]
+            c_in = c_out
+        self.features = nn.Sequential(*blocks)
+        self.pool = nn.AdaptiveAvgPool3d((None, *pooled_size))  # keep T, pool space to 4×6
+        self.lstm = nn.LSTM(c_in * pooled_size[0] * pooled_size[1], hidden_size, num_layers=1, batch_first=True)
+        self.head = nn.Sequential(nn.Linear(hidden_size, dense_size), nn.BatchNorm1d(dense_size), nn.ReLU(inplace=True),
+                                  nn.Dropout(dropout), nn.Linear(dense_size, num_classes))
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        # x: (B, C, T, H, W) → features (B, 48, T, 8, 12) → pooled (B, 48, T, 4, 6)
+        f = self.pool(self.features(x))
+        b, c, t, h, w = f.shape
+        seq = f.permute(0, 2, 1, 3, 4).reshape(b, t, c * h * w)  # (B, T, 1152)
+        out, _ = self.lstm(seq)  # (B, T, 128)
+        return self.head(_last_step(out, mask))  # (B, num_classes)
+
+
+@MODELS.register("lip_cnn3d")
+class LipCNN3D(nn.Module):
+    """Deeper 3D CNN: 1→64→128→256→512 with 7, 5, 3, 3 spatial kernels (temporal 3), global average pooling,
+    head 512→256→128→classes with dropout 0.4 / 0.2 / 0.12. The reference's input was (1, 32, 128, 128); any size
+    works thanks to the global pooling."""
+
+    def __init__(self, num_classes: int, in_channels: int = 1, channels: tuple[int, ...] = (64, 128, 256, 512),
+                 kernels: tuple[int, ...] = (7, 5, 3, 3), dropouts: tuple[float, ...] = (0.4, 0.2, 0.12)):
+        super().__init__()
+        blocks: list[nn.Module] = []
+        c_in = in_channels
+        for i, (c_out, k) in enumerate(zip(channels, kernels)):
+            blocks += [nn.Conv3d(c_in, c_out, kernel_size=(3, k, k), padding=(1, k // 2, k // 2)),
+                       nn.BatchNorm3d(c_out), nn.ReLU(inplace=True)]
+            if i < len(channels) - 1:  # halve space (and time after the first block) between blocks
+                blocks.append(nn.MaxPool3d(kernel_size=(1 if i == 0 else 2, 2, 2)))
+            c_in = c_out
+        self.features = nn.Sequential(*blocks)
+        self.pool = nn.AdaptiveAvgPool3d(1)
+        d1, d2, d3 = dropouts
+        self.head = nn.Sequential(nn.Dropout(d1), nn.Linear(c_in, 256), nn.ReLU(inplace=True), nn.Dropout(d2),
+                                  nn.Linear(256, 128), nn.ReLU(inplace=True), nn.Dropout(d3),
+                                  nn.Linear(128, num_classes))
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        # x: (B, C, T, H, W) → (B, 512, T', H', W') → (B, 512)
+        return self.head(self.pool(self.features(x)).flatten(1))  # (B, num_classes)

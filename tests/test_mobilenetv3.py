@@ -1,0 +1,90 @@
+"""MobileNetV3 student: heads, order sensitivity, exact streaming, offline ImageNet weights."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from signlip.errors import SignlipError
+from signlip.models.i3d import hub_cache_path
+from signlip.models.mobilenetv3 import _WEIGHT_URLS, MobileNetV3Student
+
+
+@pytest.mark.parametrize("head", ["avg", "conv1d", "gru"])
+def test_heads_forward_backward(head):
+    torch.manual_seed(0)
+    model = MobileNetV3Student(num_classes=5, variant="small", temporal_head=head)
+    x = torch.randn(2, 3, 6, 32, 32)  # (B, C, T, H, W)
+    logits = model(x)
+    assert logits.shape == (2, 5)
+    logits.logsumexp(1).mean().backward()
+    assert model.backbone[0][0].weight.grad.abs().sum() > 0
+
+
+def test_large_and_small_feature_sizes():
+    assert MobileNetV3Student(3, variant="large").feature_dim == 960
+    assert MobileNetV3Student(3, variant="small").feature_dim == 576
+
+
+def calibrated(model: MobileNetV3Student, x: torch.Tensor) -> MobileNetV3Student:
+    """Set every BatchNorm's running statistics from one batch, then eval: a freshly initialised MobileNetV3 in
+    eval mode maps all inputs to nearly the same features, which would make the comparisons below vacuous."""
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.momentum = 1.0
+    model.train()
+    with torch.no_grad():
+        model(x)
+    return model.eval()
+
+
+def test_temporal_heads_order_sensitivity():
+    """avg is order-blind by construction; conv1d and gru see the order of frames (motion direction)."""
+    torch.manual_seed(0)
+    feats = torch.randn(2, 8, 576)  # per-frame features (B, T, D)
+    for head, order_blind in (("avg", True), ("conv1d", False), ("gru", False)):
+        model = MobileNetV3Student(4, variant="small", temporal_head=head).eval()
+        with torch.no_grad():
+            same = torch.allclose(model.classify_features(feats), model.classify_features(feats.flip(1)), atol=1e-5)
+        assert same == order_blind, head
+
+
+def test_streaming_equals_clip_forward_on_the_window():
+    torch.manual_seed(0)
+    frames = torch.randn(8, 3, 32, 32)
+    model = calibrated(MobileNetV3Student(4, variant="small", temporal_head="conv1d"),
+                       frames.transpose(0, 1).unsqueeze(0))
+    stream = model.stream(window=5)
+    outs = [stream.push(f) for f in frames]
+    with torch.no_grad():
+        ref = model(frames[-5:].transpose(0, 1).unsqueeze(0))  # (1, 3, 5, 32, 32)
+    torch.testing.assert_close(outs[-1], ref, rtol=1e-4, atol=1e-5)
+    assert not torch.allclose(outs[-1], outs[-3], atol=1e-4)  # different windows, different logits
+
+
+def test_imagenet_weights_load_from_hub_cache_and_missing_ones_name_the_file(tmp_path, monkeypatch):
+    import torchvision
+
+    old = torch.hub.get_dir()
+    torch.hub.set_dir(str(tmp_path / "hub"))
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", lambda *a, **k: pytest.fail("download attempted"))
+    try:
+        with pytest.raises(SignlipError) as err:
+            MobileNetV3Student(3, variant="small", pretrained="imagenet")
+        assert "mobilenet_v3_small-047dcff4.pth" in str(err.value)
+        path = hub_cache_path(_WEIGHT_URLS["small"])
+        path.parent.mkdir(parents=True)
+        torch.manual_seed(3)
+        ref = torchvision.models.mobilenet_v3_small(weights=None)
+        torch.save(ref.state_dict(), path)
+        model = MobileNetV3Student(3, variant="small", pretrained="imagenet")
+        assert torch.equal(model.backbone[0][0].weight, ref.features[0][0].weight)
+    finally:
+        torch.hub.set_dir(old)
+
+
+@pytest.mark.parametrize("kwargs", [{"variant": "tiny"}, {"temporal_head": "lstm"}, {"in_channels": 1},
+                                    {"pretrained": "kinetics"}])
+def test_bad_settings_are_one_clear_error(kwargs):
+    with pytest.raises(SignlipError):
+        MobileNetV3Student(3, **kwargs)
