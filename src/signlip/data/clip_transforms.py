@@ -115,7 +115,8 @@ def augment_clips(
     - brightness: multiply by a factor ~ U(1 − b, 1 + b) (or a (low, high) factor range), with probability
       brightness_p. The lip recipe: 0.15, p 0.7.
     - contrast: blend with the clip's mean luma by a factor ~ U(low, high) (a float c means (1 − c, 1 + c)), with
-      probability contrast_p. The lip recipe: (0.9, 1.1), p 0.5.
+      probability contrast_p. The lip recipe: (0.9, 1.1), p 0.5. Brightness and contrast are fused into one affine
+      pass with a single clamp at the end (torchvision clamps in between; the difference is only at saturation).
     - saturation: RGB only — blend each pixel with its luma by a factor ~ U(low, high); gray clips ignore it.
     - resized_crop: None, or {"scale": (0.6, 1.0), "ratio": (3/4, 4/3), "p": 1.0} — a random crop of `scale` × the
       frame area with aspect `ratio` (W/H), resized back to (H, W).

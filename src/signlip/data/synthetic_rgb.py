@@ -33,7 +33,7 @@ CLASSES = ("cw_open", "ccw_open", "cw_close", "ccw_close", "cw_hold", "ccw_hold"
 _CLASS_MOTION = {"cw_open": (1, 1), "ccw_open": (-1, 1), "cw_close": (1, -1), "ccw_close": (-1, -1),
                  "cw_hold": (1, 0), "ccw_hold": (-1, 0)}
 FOURCC, SUFFIX, FPS = "mp4v", ".mp4", 25
-_VERSION = 1
+_VERSION = 2
 
 
 def _signer(rng: np.random.Generator, size: tuple[int, int]) -> dict[str, Any]:
@@ -48,9 +48,9 @@ def _signer(rng: np.random.Generator, size: tuple[int, int]) -> dict[str, Any]:
         "skin": skin,
         "texture_amp": rng.uniform(0.05, 0.2),
         "texture_period": rng.uniform(3.0, 7.0),
-        "hand_scale": rng.uniform(0.85, 1.15) * min(h, w) / 112.0,
+        "hand_scale": rng.uniform(1.15, 1.4) * min(h, w) / 112.0,
         "center": np.array([w, h]) * (0.5 + rng.uniform(-0.06, 0.06, 2)),
-        "radius": rng.uniform(0.20, 0.27) * min(h, w),
+        "radius": rng.uniform(0.15, 0.19) * min(h, w),
         "speed": rng.uniform(0.8, 1.25),
         "tilt": rng.normal(0.0, np.radians(10)),
         "palette": rng.uniform(20, 235, size=(2, 3)),  # background gradient end colours
@@ -145,7 +145,10 @@ def render_clip(plan: dict[str, np.ndarray], signer: dict[str, Any], rng: np.ran
     out = np.empty((frames, h, w, 3), np.uint8)
     for i in range(frames):
         pos = plan["center"] + plan["radius"] * np.array([np.cos(plan["theta"][i]), np.sin(plan["theta"][i])])
-        m = _hand_mask(size, pos, float(plan["psi"][i]), signer["hand_scale"], signer["tilt"])[..., None]
+        # The hand points away from the circle's centre, so it also turns (cw or ccw) as it travels: a local,
+        # translation-invariant motion cue (no single frame shows which way it turns).
+        tilt = signer["tilt"] + plan["theta"][i] + np.pi / 2
+        m = _hand_mask(size, pos, float(plan["psi"][i]), signer["hand_scale"], tilt)[..., None]
         oy, ox = int(np.clip(round(h - pos[1]), 0, h)), int(np.clip(round(w - pos[0]), 0, w))
         skin = signer["skin"][None, None] * tex[oy: oy + h, ox: ox + w, None]  # texture point (h, w) sits on the hand
         frame = (bg * (1 - m) + skin * m) * light

@@ -111,7 +111,8 @@ class I3D(nn.Module):
             torch hub cache only; never downloaded).
     """
 
-    NORMALIZATION: ClassVar[dict[str, tuple[float, ...]]] = {"mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225)}
+    NORMALIZATION: ClassVar[dict[str, tuple[float, ...]]] = {
+        "mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225)}
 
     def __init__(self, num_classes: int, dropout: float = 0.3, in_channels: int = 3, pretrained: str | None = None):
         super().__init__()
@@ -191,7 +192,8 @@ def cached_weights(url: str, what: str) -> Path:
     path = hub_cache_path(url)
     if not path.is_file():
         raise SignlipError(f"{what} weights are not on disk: {path} is missing — download {url} on a machine with "
-                           f"internet and copy it to {path} (or set TORCH_HOME to a folder whose checkpoints/ holds it)")
+                           f"internet and copy it to {path} (or set TORCH_HOME to a folder whose checkpoints/ holds "
+                           "it)")
     return path
 
 
@@ -211,7 +213,8 @@ def inflate_googlenet_state(state: dict[str, torch.Tensor], model: I3D) -> dict[
             continue
         src_key = _TORCHVISION_NAMES[ours_module] + "." + key.split(".", 1)[1]
         if src_key not in state:
-            raise SignlipError(f"GoogLeNet weights lack {src_key!r} — use torchvision's GoogLeNet_Weights.IMAGENET1K_V1 "
+            raise SignlipError(f"GoogLeNet weights lack {src_key!r} — use torchvision's "
+                               "GoogLeNet_Weights.IMAGENET1K_V1 "
                                "file googlenet-1378be20.pth")
         src = state[src_key]
         if value.dim() == 5:  # conv (O, I, kt, kh, kw) ← (O, I, kh, kw)

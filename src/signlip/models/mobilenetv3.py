@@ -53,12 +53,18 @@ class MobileNetV3Student(nn.Module):
         in_channels: must be 3 (the backbone's stem is RGB).
         pretrained: None, or "imagenet" to load torchvision's ImageNet weights into the backbone from the torch hub
             cache (never downloaded).
+        bn_momentum: BatchNorm running-statistics momentum of the backbone. torchvision builds MobileNetV3 with 0.01
+            (tuned for long ImageNet runs); after a few hundred updates from random weights the running statistics
+            are then still mostly their initial values (mean 0, var 1), and in eval mode the network collapses to
+            one constant output. 0.1 (PyTorch's default) follows the weights closely enough for short runs.
     """
 
-    NORMALIZATION: ClassVar[dict[str, tuple[float, ...]]] = {"mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225)}
+    NORMALIZATION: ClassVar[dict[str, tuple[float, ...]]] = {
+        "mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225)}
 
     def __init__(self, num_classes: int, variant: str = "large", temporal_head: str = "conv1d", hidden: int = 256,
-                 dropout: float = 0.6, in_channels: int = 3, pretrained: str | None = None) -> None:
+                 dropout: float = 0.6, in_channels: int = 3, pretrained: str | None = None,
+                 bn_momentum: float = 0.1) -> None:
         super().__init__()
         import torchvision  # lazy: keeps `import signlip.models` light
 
@@ -75,6 +81,9 @@ class MobileNetV3Student(nn.Module):
         if pretrained == "imagenet":
             path = cached_weights(_WEIGHT_URLS[variant], f"ImageNet MobileNetV3-{variant}")
             net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        for module in net.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                module.momentum = bn_momentum
         self.num_classes = num_classes
         self.temporal_head = temporal_head
         self.backbone = net.features  # the classifier of the ImageNet net is dropped
@@ -102,10 +111,16 @@ class MobileNetV3Student(nn.Module):
 
     def classify_features(self, feats: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """Per-frame features (B, T, D) [+ mask (B, T) bool, True = real frame] → logits (B, num_classes)."""
-        if mask is not None:
-            feats = feats * mask.to(feats.dtype).unsqueeze(-1)  # padded frames must not leak into conv neighbours
+        keep = mask.to(feats.dtype).unsqueeze(1) if mask is not None else None  # (B, 1, T)
+        if keep is not None:
+            feats = feats * keep.transpose(1, 2)  # padded frames must not leak into conv neighbours
         if self.temporal_head == "conv1d":
-            h = self.head(feats.transpose(1, 2)).transpose(1, 2)  # (B, T, hidden)
+            h = feats.transpose(1, 2)  # (B, D, T)
+            for start in range(0, len(self.head), 3):  # conv → BN → act blocks; same keys as one Sequential
+                h = self.head[start: start + 3](h)
+                if keep is not None:
+                    h = h * keep  # BN's shift makes padded steps non-zero; re-zero them before the next conv sees them
+            h = h.transpose(1, 2)  # (B, T, hidden)
         elif self.temporal_head == "gru":
             h, _ = self.head(feats)  # causal, so padded tail frames do not change earlier outputs
         else:
