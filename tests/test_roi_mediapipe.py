@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO
 
+from conftest import REPO
 from signlip.data.roi import LIPS_OUTER, crop_boxes, detect_face_landmarks, extract_roi, mouth_boxes
 
 FACE_MODEL = REPO / "models" / "face_landmarker.task"
@@ -15,7 +15,8 @@ FACE_MODEL = REPO / "models" / "face_landmarker.task"
 pytestmark = [
     pytest.mark.mediapipe,
     pytest.mark.skipif(not FACE_MODEL.is_file(),
-                       reason=f"{FACE_MODEL} missing — run `python scripts/fetch_models.py` to fetch the MediaPipe models"),
+                       reason=f"{FACE_MODEL} missing — run `python scripts/fetch_models.py` to fetch the "
+                              f"MediaPipe models"),
 ]
 
 

@@ -65,7 +65,8 @@ class ChanceAlarm:
                  enabled: bool = True):
         self.chance = 1.0 / num_classes
         self.num_classes = num_classes
-        self.after_epochs, self.margin, self.collapse_fraction, self.enabled = after_epochs, margin, collapse_fraction, enabled
+        self.after_epochs, self.margin, self.collapse_fraction, self.enabled = (
+            after_epochs, margin, collapse_fraction, enabled)
         self.fired: str | None = None
 
     def check(self, epoch: int, val_accuracy: float, n_val: int, predicted_counts, true_counts,

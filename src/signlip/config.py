@@ -42,9 +42,9 @@ class TrainerSettings:
     nan_policy: str = "stop"  # stop | skip (skip the batch and count it)
     deterministic: bool = False  # torch.use_deterministic_algorithms
     limit_train_batches: Optional[int] = None  # cap batches per epoch (quick checks)
-    evaluate_test: bool = True
+    evaluate_test: bool = True  # after training, report the best model on the test split (never used to select)
     chance_alarm: ChanceAlarmSettings = field(default_factory=ChanceAlarmSettings)
-    stop_on_chance: bool = False  # stop the run when the stuck-at-chance alarm fires  # after training, report the best model on the test split (never used to select)
+    stop_on_chance: bool = False  # stop the run when the stuck-at-chance alarm fires
 
 
 def register_schemas() -> None:

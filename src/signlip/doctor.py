@@ -271,7 +271,8 @@ def audit_values(data, transform, device: torch.device, cfg: dict[str, Any]) -> 
         status = "pass"
         if model_t:
             longer = float((f > model_t).mean())
-            detail += f"; the model sees T={model_t}: {longer:.0%} truncated/resampled, {(f < model_t).mean():.0%} padded"
+            detail += (f"; the model sees T={model_t}: {longer:.0%} truncated/resampled, "
+                       f"{(f < model_t).mean():.0%} padded")
             if np.median(f) > 2 * model_t:
                 status = "warn"
                 detail += " — most of each sequence is cut off; raise the sequence length"

@@ -200,7 +200,8 @@ def run_training(config: dict[str, Any], settings: TrainerSettings, run_dir: str
             objective = built("the objective", "objective.*", build_objective, config.get("objective", {}), data)
         elif not hasattr(objective, "loss"):
             objective = objective(data, model)
-        trainer = Trainer(model, objective, optimizer, schedule, data, loaders, settings, run_dir, contract, logger, seed)
+        trainer = Trainer(model, objective, optimizer, schedule, data, loaders, settings, run_dir, contract, logger,
+                          seed)
         n_params = parameter_count(model)
         sizes = ", ".join(f"{s} {len(ds)}" for s, ds in data.splits.items())
         logger.print(f"[bold]signlip train[/bold] task={task} model={model_name} ({n_params:,} parameters) on "

@@ -294,7 +294,8 @@ class Trainer:
 
     def _print_epoch(self, m: dict[str, float], improved: bool) -> None:
         self.logger.print(f"epoch {self.epoch:>3}/{self.settings.max_epochs}  loss {m['train/loss']:.4f}  "
-                          f"acc {m['train/accuracy']:.3f}  val_loss {m['val/loss']:.4f}  val_acc {m['val/accuracy']:.3f}"
+                          f"acc {m['train/accuracy']:.3f}  val_loss {m['val/loss']:.4f}  "
+                          f"val_acc {m['val/accuracy']:.3f}"
                           f"  lr {m['lr']:.2e}  {m['train/samples_per_s']:.0f} samples/s" + ("  *" if improved else ""))
 
     # --- checkpoints --------------------------------------------------------------------------------------
@@ -327,9 +328,11 @@ class Trainer:
         ckpt = load_checkpoint(path)
         if ckpt.get("task") != self.contract.get("task") or ckpt["model"] != self.contract["model"]:
             raise SignlipError(f"cannot resume from {path}: it was trained as task {ckpt.get('task')} with model "
-                               f"{ckpt['model']['name']} {ckpt['model']['kwargs']} — resume with the same task and model")
+                               f"{ckpt['model']['name']} {ckpt['model']['kwargs']} — resume with the same task "
+                               f"and model")
         if list(ckpt["classes"]) != list(self.data.classes):
-            raise SignlipError(f"cannot resume from {path}: its classes differ from the data's — resume on the same data")
+            raise SignlipError(f"cannot resume from {path}: its classes differ from the data's — resume on the "
+                               f"same data")
         self.model.load_state_dict(ckpt["model_state"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.schedule.load_state_dict(ckpt["schedule"])

@@ -189,7 +189,8 @@ def build_clip_data(manifest: str | None = None, raw_manifest: str | None = None
     """Clip data module. `manifest`: a prepared manifest; else `raw_manifest` (videos) or the synthetic set is
     prepared into `cache_dir` first (resumable: only new videos are decoded)."""
     if manifest is None:
-        manifest = str(prepare_clips(raw_manifest, synthetic, cache_dir, prepare, manifests_dir, seed, workers).manifest)
+        manifest = str(prepare_clips(raw_manifest, synthetic, cache_dir, prepare, manifests_dir, seed,
+                                     workers).manifest)
     m = read_manifest(manifest, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction,
                       required=tuple(splits))
     fingerprint = read_fingerprint([m.paths[i] for s in splits for i in m.rows(s)])

@@ -114,7 +114,8 @@ FACE_MIRROR: tuple[int, ...] = (
 )
 
 # BlazePose left/right pairs (0 nose and nothing else on the midline).
-POSE_MIRROR: tuple[int, ...] = (0, 4, 5, 6, 1, 2, 3, 8, 7, 10, 9) + tuple(i + 1 if i % 2 else i - 1 for i in range(11, 33))
+POSE_MIRROR: tuple[int, ...] = (0, 4, 5, 6, 1, 2, 3, 8, 7, 10, 9) + tuple(
+    i + 1 if i % 2 else i - 1 for i in range(11, 33))
 
 
 def holistic_mirror_index() -> np.ndarray:

@@ -152,9 +152,10 @@ def load_split(manifest: Manifest, split: str, classes: list[str], sequence_leng
 
 @DATASETS.register("landmarks")
 def build_landmark_data(manifest: str | None = None, synthetic: dict[str, Any] | None = None, sequence_length: int = 30,
-                        normalise: str = "sequence", augment: dict[str, Any] | None = None, seed: int = 0, val_fraction: float = 0.15,
-                        test_fraction: float = 0.15, preprocessing: dict[str, Any] | None = None,
-                        splits: tuple[str, ...] = SPLITS, **_: Any) -> DataBundle:
+                        normalise: str = "sequence", augment: dict[str, Any] | None = None, seed: int = 0,
+                        val_fraction: float = 0.15, test_fraction: float = 0.15,
+                        preprocessing: dict[str, Any] | None = None, splits: tuple[str, ...] = SPLITS,
+                        **_: Any) -> DataBundle:
     """Landmark data module. With `manifest=None` the built-in synthetic hand dataset is generated and used.
 
     `preprocessing` (from a checkpoint) reuses the stored classes and statistics instead of recomputing them,

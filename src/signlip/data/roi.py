@@ -60,7 +60,8 @@ def detect_face_landmarks(
     fps: float = 25.0,
     min_confidence: float = 0.5,
 ) -> np.ndarray:
-    """Run the Face Landmarker in VIDEO mode over a clip; one fresh landmarker per clip (its tracking state is per video).
+    """Run the Face Landmarker in VIDEO mode over a clip; one fresh landmarker per clip (its tracking state is per
+    video).
 
     frames: RGB `(T, H, W, 3)` or gray `(T, H, W)` uint8. Returns `(T, 478, 3)` float32 landmarks in pixels (x, y) and
     the model's relative depth z; rows of NaN where no face was found.

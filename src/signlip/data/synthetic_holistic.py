@@ -141,7 +141,8 @@ def _path(kind: str, s: np.ndarray, amp: float) -> np.ndarray:
     if kind == "line_down":
         return amp * np.stack([z, 0.45 * s - 0.2], 1)
     if kind == "zigzag":
-        return amp * np.stack([0.5 * s - 0.25, 0.12 * np.sign(np.sin(3 * two_pi * s)) * np.abs(np.sin(3 * two_pi * s))], 1)
+        return amp * np.stack([0.5 * s - 0.25,
+                               0.12 * np.sign(np.sin(3 * two_pi * s)) * np.abs(np.sin(3 * two_pi * s))], 1)
     if kind in ("tap", "tap_base"):
         return amp * np.stack([z, -0.15 * np.abs(np.sin(2 * np.pi * s))], 1)  # two taps: away and back
     if kind == "wave":
@@ -247,7 +248,8 @@ def _sample(cls: int, signer: dict, rng: np.random.Generator, face_tpl: np.ndarr
 
 def _signers(n: int, seed: int) -> list[dict]:
     rng = np.random.default_rng([seed, 7])
-    return [{"size": float(rng.uniform(0.18, 0.30)), "nose": [float(rng.uniform(0.42, 0.58)), float(rng.uniform(0.2, 0.32))],
+    return [{"size": float(rng.uniform(0.18, 0.30)),
+             "nose": [float(rng.uniform(0.42, 0.58)), float(rng.uniform(0.2, 0.32))],
              "speed": float(rng.uniform(0.75, 1.3)), "amp": float(rng.uniform(0.75, 1.25)),
              "loc_shift": [float(v) for v in rng.normal(0, 0.08, 2)], "tilt": float(rng.normal(0, 0.06)),
              "left_handed": i % 5 == 4}
