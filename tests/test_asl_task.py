@@ -35,6 +35,7 @@ def asl_run(tmp_path_factory, holistic_root) -> dict:
                                       "data.synthetic.test_signers=1"])
 
 
+@pytest.mark.slow  # trains the 1.97M-parameter model: ~1 min on a quiet 2-core CPU, far more under load
 def test_short_training_learns_far_above_chance(asl_run):
     test = asl_run["test"]
     assert test["chance"] == pytest.approx(1 / 25)
@@ -48,6 +49,7 @@ def test_short_training_learns_far_above_chance(asl_run):
     assert prep["feature_dim"] == 744 and len(prep["classes"]) == 25
 
 
+@pytest.mark.slow  # trains the 1.97M-parameter model: ~1 min on a quiet 2-core CPU, far more under load
 def test_evaluate_from_checkpoint_alone(asl_run, tmp_path):
     ckpt = Path(asl_run["checkpoint_dir"]) / "best.pt"
     proc = run_cli("evaluate", f"ckpt={ckpt}", f"out={tmp_path}", cwd=tmp_path)
@@ -57,6 +59,7 @@ def test_evaluate_from_checkpoint_alone(asl_run, tmp_path):
     assert report["accuracy"] == pytest.approx(asl_run["test"]["accuracy"], abs=1e-6)
 
 
+@pytest.mark.slow  # trains the 1.97M-parameter model: ~1 min on a quiet 2-core CPU, far more under load
 def test_checkpoint_refuses_data_with_other_classes(asl_run, tmp_path):
     from signlip.errors import SignlipError
     from signlip.evaluation import evaluate_checkpoint
