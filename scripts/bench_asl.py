@@ -24,6 +24,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from signlip.benchmarking import latency_ms
+
 
 def build(data_root: str):
     from signlip.registry import build_data
@@ -79,17 +81,6 @@ def bare_epoch(model, opt, batches) -> float:
     return n / (time.perf_counter() - t0)
 
 
-def latency_ms(model, x, runs: int) -> float:
-    model.eval()
-    times = []
-    with torch.inference_mode():
-        for _ in range(10):
-            model(x)
-        for _ in range(runs):
-            t0 = time.perf_counter()
-            model(x)
-            times.append(time.perf_counter() - t0)
-    return 1000 * statistics.median(times)
 
 
 def main() -> None:

@@ -25,6 +25,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from signlip.benchmarking import latency_ms
+
 RECIPE_AUGMENT = {"hflip": 0.5, "brightness": 0.15, "brightness_p": 0.7, "contrast": (0.9, 1.1), "contrast_p": 0.5}
 
 
@@ -106,17 +108,6 @@ def bare_epoch(model, opt, x, y, batch_size=8, seed=0) -> float:
     return len(y) / (time.perf_counter() - t0)
 
 
-def latency_ms(model, x, runs: int) -> float:
-    model.eval()
-    times = []
-    with torch.inference_mode():
-        for _ in range(5):
-            model(x)
-        for _ in range(runs):
-            t0 = time.perf_counter()
-            model(x)
-            times.append(time.perf_counter() - t0)
-    return 1000 * statistics.median(times)
 
 
 def fmt(values: list[float]) -> str:

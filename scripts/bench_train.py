@@ -20,6 +20,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from signlip.benchmarking import latency_ms
+
 
 def make_trainer(data, run_dir: Path):
     from signlip.config import TrainerSettings
@@ -57,17 +59,6 @@ def bare_epoch(model, opt, x, mask, y, batch_size=32, seed=0) -> float:
     return n / (time.perf_counter() - t0)
 
 
-def latency_ms(model, x, runs: int = 300) -> float:
-    model.eval()
-    times = []
-    with torch.inference_mode():
-        for _ in range(30):
-            model(x)
-        for _ in range(runs):
-            t0 = time.perf_counter()
-            model(x)
-            times.append(time.perf_counter() - t0)
-    return 1000 * statistics.median(times)
 
 
 def main() -> None:
@@ -106,7 +97,8 @@ def main() -> None:
     one = torch.randn(1, 30, 63)
     for threads in (1, 2):
         torch.set_num_threads(threads)
-        print(f"landmark_gru batch-1 latency, {threads} thread(s): {latency_ms(model, one):.3f} ms (median of 300)")
+        ms = latency_ms(model, one, 300, warmup=30)
+        print(f"landmark_gru batch-1 latency, {threads} thread(s): {ms:.3f} ms (median of 300)")
 
 
 if __name__ == "__main__":

@@ -135,3 +135,15 @@ def _check_splits(m: Manifest, required: tuple[str, ...]) -> None:
 def class_names(m: Manifest) -> list[str]:
     """The class list: sorted labels of the train split (stable across runs)."""
     return sorted({m.labels[i] for i in m.rows("train")})
+
+
+def write_manifest(path: str | Path, rows: list[tuple], group_column: str = "signer") -> Path:
+    """Write `path,label,split,<group>` rows atomically (temp file + replace): a crash never leaves half a manifest."""
+    path = Path(path)
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["path", "label", "split", group_column])
+        writer.writerows(rows)
+    tmp.replace(path)
+    return path

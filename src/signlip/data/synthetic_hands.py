@@ -9,12 +9,13 @@ Signers vary in hand size, orientation, position and speed, and are disjoint bet
 
 from __future__ import annotations
 
-import csv
 import json
 import string
 from pathlib import Path
 
 import numpy as np
+
+from signlip.data.manifest import write_manifest
 
 LETTERS = list(string.ascii_uppercase)
 # Moving letter → the static letter whose hand shape it shares, and its motion.
@@ -142,11 +143,6 @@ def make_synthetic_hands(root: str | Path, n_signers: tuple[int, int, int] = (12
                     (root / rel).parent.mkdir(parents=True, exist_ok=True)
                     np.save(root / rel, _sample(shapes[letter], motion, signer, rng))
                     rows.append((rel.as_posix(), letter, split, name))
-    tmp = manifest.with_suffix(".tmp")
-    with tmp.open("w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["path", "label", "split", "signer"])
-        writer.writerows(rows)
-    tmp.replace(manifest)
+    write_manifest(manifest, rows, "signer")
     settings_file.write_text(json.dumps(settings))
     return manifest

@@ -15,7 +15,6 @@ out of frame. Signers are disjoint between train/val/test. Output is a determini
 
 from __future__ import annotations
 
-import csv
 import json
 import shutil
 from pathlib import Path
@@ -23,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from signlip.data.holistic import FACE, FACE_MIRROR, LEFT_HAND, N_POINTS, POSE, RIGHT_HAND
+from signlip.data.manifest import write_manifest
 from signlip.errors import SignlipError
 
 SETTINGS_FILE = "synthetic_holistic.json"
@@ -304,11 +304,6 @@ def make_synthetic_holistic(root: str | Path, n_signers: int = 10, per_class_per
                 rel = f"arrays/s{si:02d}/{CLASSES[c][0]}_{r}.npy"
                 np.save(root / rel, arr)
                 rows.append((rel, CLASSES[c][0], split_of[si], f"s{si:02d}"))
-    tmp = manifest.with_suffix(".tmp")
-    with tmp.open("w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["path", "label", "split", "signer"])
-        w.writerows(rows)
-    tmp.replace(manifest)
+    write_manifest(manifest, rows, "signer")
     settings_path.write_text(json.dumps(settings, indent=2))  # written last: marks a complete dataset
     return manifest

@@ -23,7 +23,6 @@ and a second call with the same arguments returns at once.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import itertools
 import json
@@ -32,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from signlip.data.manifest import write_manifest
 from signlip.errors import SignlipError
 
 DEFAULT_CLASSES = ("doctor", "i_need_to_move", "my_mouth_is_dry", "pillow")
@@ -222,11 +222,6 @@ def make_synthetic_lip(root: str | Path = "data/synthetic/lip", n_speakers: tupl
             rows = [row for chunk in pool.map(_write_speaker, jobs) for row in chunk]
     else:
         rows = [row for job in jobs for row in _write_speaker(job)]
-    tmp = manifest.with_suffix(".tmp")
-    with tmp.open("w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["path", "label", "split", "speaker"])
-        writer.writerows(rows)
-    tmp.replace(manifest)
+    write_manifest(manifest, rows, "speaker")
     settings_path.write_text(json.dumps(settings, indent=2))
     return manifest

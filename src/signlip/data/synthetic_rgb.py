@@ -18,7 +18,6 @@ writes and reads back) and `root/manifest.csv` (`path,label,split,signer`, paths
 
 from __future__ import annotations
 
-import csv
 import json
 import shutil
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from signlip.data.manifest import write_manifest
 from signlip.errors import SignlipError
 
 CLASSES = ("cw_open", "ccw_open", "cw_close", "ccw_close", "cw_hold", "ccw_hold")
@@ -214,11 +214,6 @@ def make_synthetic_rgb(root: str | Path, n_classes: int = 6, n_signers: tuple[in
                     rel = Path(split) / name / f"{label}_{k}{SUFFIX}"
                     write_video(root / rel, clip)
                     rows.append((rel.as_posix(), label, split, name))
-    tmp = manifest.with_suffix(".tmp")
-    with tmp.open("w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["path", "label", "split", "signer"])
-        writer.writerows(rows)
-    tmp.replace(manifest)
+    write_manifest(manifest, rows, "signer")
     settings_file.write_text(json.dumps(settings))
     return manifest
