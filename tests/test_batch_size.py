@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
@@ -98,3 +100,13 @@ def test_auto_batch_size_uses_the_longest_samples_and_falls_back_on_cpu(monkeypa
     lines = []
     assert bsf.auto_batch_size(Tiny(), ClassifyObjective(), data, "cpu", None, report=lines.append) == 32
     assert "CUDA devices only" in lines[0]
+
+
+def test_batch_size_auto_is_wired_into_training(tmp_path, hands_overrides):
+    """`data.batch_size=auto` trains; off CUDA it falls back to 32 (here: 520 samples → 17 updates per epoch)."""
+    from conftest import train_in_process
+    from signlip.checkpoint import load_checkpoint
+
+    result = train_in_process(tmp_path / "auto", [*hands_overrides, "data.batch_size=auto", "trainer.max_epochs=1",
+                                                  "trainer.evaluate_test=false"])
+    assert load_checkpoint(Path(result["checkpoint_dir"]) / "last.pt")["step"] == 17

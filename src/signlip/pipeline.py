@@ -102,7 +102,8 @@ def check_config(config: dict[str, Any], settings: TrainerSettings, device: torc
         ("seed", lambda v: _number(v, True), "an integer"),
         ("optim.lr", lambda v: _number(v) and v > 0, "a number > 0"),
         ("optim.weight_decay", lambda v: _number(v) and v >= 0, "a number ≥ 0"),
-        ("data.batch_size", lambda v: _number(v, True) and v >= 1, "an integer ≥ 1"),
+        ("data.batch_size", lambda v: v == "auto" or (_number(v, True) and v >= 1),
+         "an integer ≥ 1, or auto (largest that fits on the GPU)"),
         ("data.eval_batch_size", lambda v: v is None or (_number(v, True) and v >= 1), "an integer ≥ 1 or null"),
         ("data.num_workers", lambda v: _number(v, True) and v >= 0, "an integer ≥ 0"),
         ("data.stratified", lambda v: isinstance(v, bool), "true or false"),
@@ -186,6 +187,16 @@ def run_training(config: dict[str, Any], settings: TrainerSettings, run_dir: str
         data = build_data(data_name, **data_kwargs, seed=seed)
         model_name, kwargs = model_kwargs(config["model"], data)
         model = built(f"model {model_name}", "model.*", build_model, model_name, **kwargs)
+        if objective is None:
+            objective = built("the objective", "objective.*", build_objective, config.get("objective", {}), data)
+        elif not hasattr(objective, "loss"):
+            objective = objective(data, model)
+        if loader_kwargs.get("batch_size") == "auto":
+            from signlip.batch_size import auto_batch_size
+            from signlip.trainer import autocast_dtype
+
+            loader_kwargs["batch_size"] = auto_batch_size(model, objective, data, device,
+                                                          autocast_dtype(settings.precision), report=logger.print)
         loaders = make_loaders(data, seed=seed, pin_memory=device.type == "cuda", **loader_kwargs)
         optim_cfg = dict(config["optim"])
         optimizer = built("the optimizer", "optim.*", build_optimizer, model.parameters(), optim_cfg.pop("name"),
@@ -196,10 +207,6 @@ def run_training(config: dict[str, Any], settings: TrainerSettings, run_dir: str
         schedule = built("the schedule", "sched.*", Schedule, optimizer, sched_cfg.pop("name"), steps_per_epoch,
                          settings.max_epochs, mode=settings.mode, **sched_cfg)
         contract = {"task": task, "model": {"name": model_name, "kwargs": kwargs}, "config": config}
-        if objective is None:
-            objective = built("the objective", "objective.*", build_objective, config.get("objective", {}), data)
-        elif not hasattr(objective, "loss"):
-            objective = objective(data, model)
         trainer = Trainer(model, objective, optimizer, schedule, data, loaders, settings, run_dir, contract, logger,
                           seed)
         n_params = parameter_count(model)
