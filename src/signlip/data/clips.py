@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from signlip.data.base import SPLITS, BatchTransform, DataBundle
-from signlip.data.manifest import Manifest, class_names, read_manifest
+from signlip.data.manifest import Manifest, class_names, label_indices, read_manifest
 from signlip.errors import SignlipError
 from signlip.prepare import (
     PREPARERS,
@@ -168,13 +168,8 @@ class ClipTransform(BatchTransform):
 
 def _load_split(m: Manifest, split: str, classes: list[str], preload: bool) -> ClipDataset:
     rows = m.rows(split)
-    index = {c: i for i, c in enumerate(classes)}
-    unknown = sorted({m.labels[i] for i in rows} - set(index))
-    if unknown:
-        raise SignlipError(f"{m.source}: label(s) {', '.join(unknown)} in the {split} split are not among the "
-                           f"classes ({', '.join(classes)}) — use data with the same classes")
-    return ClipDataset([m.paths[i] for i in rows], np.asarray([index[m.labels[i]] for i in rows], dtype=np.int64),
-                       [m.groups[i] for i in rows], preload)
+    return ClipDataset([m.paths[i] for i in rows], label_indices(m, split, classes), [m.groups[i] for i in rows],
+                       preload)
 
 
 @DATASETS.register("clips")

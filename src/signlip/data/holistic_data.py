@@ -33,7 +33,7 @@ from signlip.data.holistic import (
     select_normalize,
 )
 from signlip.data.holistic_augment import HolisticBatchTransform
-from signlip.data.manifest import Manifest, class_names, read_manifest
+from signlip.data.manifest import Manifest, class_names, label_indices, read_manifest
 from signlip.errors import SignlipError
 from signlip.prepare import (
     FINGERPRINT,
@@ -198,20 +198,16 @@ def load_split(m: Manifest, split: str, classes: list[str], settings: dict[str, 
                on_handless: str) -> tuple[HolisticDataset, list[str]]:
     """Load and normalise every sample of one split; returns the dataset and the handless files left out."""
     rows = m.rows(split)
-    index = {c: i for i, c in enumerate(classes)}
-    unknown = sorted({m.labels[i] for i in rows} - set(index))
-    if unknown:
-        raise SignlipError(f"{m.source}: label(s) {', '.join(unknown)} in the {split} split are not among the "
-                           f"classes ({', '.join(classes)}) — use data with the same classes")
+    row_labels = label_indices(m, split, classes)
     sequences, labels, groups, paths, handless = [], [], [], [], []
-    for i in rows:
+    for i, label in zip(rows, row_labels):
         pts, info = select_normalize(load_holistic(m.paths[i]), settings["preset"], settings["max_len"],
                                      settings["drop_handless"], settings["long_mode"], source=m.paths[i])
         if info["n_frames"] == 0:
             handless.append(m.paths[i])
             continue
         sequences.append(pts)
-        labels.append(index[m.labels[i]])
+        labels.append(label)
         groups.append(m.groups[i])
         paths.append(m.paths[i])
     if handless and on_handless == "error":

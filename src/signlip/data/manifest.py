@@ -147,3 +147,14 @@ def write_manifest(path: str | Path, rows: list[tuple], group_column: str = "sig
         writer.writerows(rows)
     tmp.replace(path)
     return path
+
+
+def label_indices(m: Manifest, split: str, classes: list[str]) -> np.ndarray:
+    """Class indices of a split's rows; a label outside `classes` (e.g. a checkpoint's) is one clear error."""
+    rows = m.rows(split)
+    index = {c: i for i, c in enumerate(classes)}
+    unknown = sorted({m.labels[i] for i in rows} - set(index))
+    if unknown:
+        raise SignlipError(f"{m.source}: label(s) {', '.join(unknown)} in the {split} split are not among the "
+                           f"classes ({', '.join(classes)}) — use data with the same classes")
+    return np.asarray([index[m.labels[i]] for i in rows], dtype=np.int64)
