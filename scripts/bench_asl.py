@@ -81,8 +81,6 @@ def bare_epoch(model, opt, batches) -> float:
     return n / (time.perf_counter() - t0)
 
 
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=5)

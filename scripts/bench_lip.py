@@ -108,8 +108,6 @@ def bare_epoch(model, opt, x, y, batch_size=8, seed=0) -> float:
     return len(y) / (time.perf_counter() - t0)
 
 
-
-
 def fmt(values: list[float]) -> str:
     return "[" + ", ".join(f"{v:.1f}" for v in values) + "]"
 

@@ -493,6 +493,17 @@ class _Parts:
         return build_optimizer(model.parameters(), name, **cfg)
 
 
+
+def _update(model, objective, optimizer, batch, clip: float) -> dict:
+    """One plain optimizer update (the doctor's probes need no AMP, accumulation or schedules)."""
+    out = objective(model, batch)
+    optimizer.zero_grad(set_to_none=True)
+    out["loss"].backward()
+    if clip > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+    optimizer.step()
+    return out
+
 def overfit_one_batch(parts: _Parts, transform, cfg: dict[str, Any], clip: float, seed: int) -> Check:
     data = parts.data
     ds = data.splits["train"]
@@ -524,12 +535,7 @@ def overfit_one_batch(parts: _Parts, transform, cfg: dict[str, Any], clip: float
     loss, acc = first, 0.0
     model.train()
     for steps in range(1, cfg["steps"] + 1):
-        out = objective(model, batch)
-        optimizer.zero_grad(set_to_none=True)
-        out["loss"].backward()
-        if clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
-        optimizer.step()
+        _update(model, objective, optimizer, batch, clip)
         if steps % 10 == 0 or steps == cfg["steps"]:
             loss, acc = evaluate()
             if (loss < cfg["target_loss"] and acc == 1.0) or time.perf_counter() - start > cfg["max_seconds"]:
@@ -575,12 +581,7 @@ def short_run(parts: _Parts, transform, loaders, cfg: dict[str, Any], clip: floa
         for raw in loaders["train"]:
             batch = transform({k: v.to(parts.device) for k, v in raw.items()}, training=True)
             batch["y"] = relabel[batch["index"]]
-            out = objective(model, batch)
-            optimizer.zero_grad(set_to_none=True)
-            out["loss"].backward()
-            if clip > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
-            optimizer.step()
+            out = _update(model, objective, optimizer, batch, clip)
             losses.append(float(out["loss"].detach()))
             updates += 1
             if updates >= cfg["max_updates"] or time.perf_counter() - start > cfg["max_seconds"]:
