@@ -9,7 +9,9 @@
     AdamW, schedule, logging) vs a bare PyTorch step on in-memory float tensors; same model, recipe (AdamW 1e-4,
     wd 1e-4, label smoothing 0.05, batch 8, clip 1.0); augmentation off in both so they do the same arithmetic.
     Target ≥ 0.9×.
-(c) batch-1 inference latency of lip_cnnlstm on (1, 1, 32, 64, 96), 1 and 2 threads. Target ≤ 15 ms.
+(c) batch-1 inference latency of lip_cnnlstm on (1, 1, 32, 64, 96), 1 and 2 threads: eager PyTorch, and the CPU
+    inference form `signlip.inference.for_cpu_inference` (what `signlip evaluate` runs on CPU) in float32 and, where
+    the CPU has native bfloat16, with bfloat16 convolutions. Target ≤ 15 ms.
 
 Uses the built-in synthetic lip videos and their cache (made on first use, as `signlip train task=lip_cnnlstm`).
 """
@@ -68,7 +70,7 @@ def serve_decode(paths: list[str], labels: list[int], batch_size: int = 8) -> fl
         clips = [torch.from_numpy(read_clip(p, fps=25, n_frames=32, size=(64, 96), gray=True))
                  for p in paths[start:start + batch_size]]
         x = torch.stack(clips).unsqueeze(1).float().div_(255.0)  # (B, 1, T, H, W)
-        augment_clips(x, **RECIPE_AUGMENT)
+        augment_clips(x, **RECIPE_AUGMENT, inplace=True)  # as ClipTransform does
         torch.as_tensor(labels[start:start + batch_size])
     return len(paths) / (time.perf_counter() - t0)
 
@@ -87,7 +89,7 @@ def make_trainer(data, run_dir: Path, n_batches: int):
     loaders = make_loaders(data, batch_size=8, eval_batch_size=32)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=1e-4)
     schedule = Schedule(opt, "plateau", n_batches, 45)
-    settings = TrainerSettings(device="cpu", limit_train_batches=n_batches)
+    settings = TrainerSettings(device="cpu", limit_train_batches=n_batches, channels_last=True)  # as the task
     contract = {"task": "bench", "model": {"name": "lip_cnnlstm", "kwargs": {}}, "config": {}}
     return Trainer(model, ClassifyObjective(label_smoothing=0.05), opt, schedule, data, loaders, settings, run_dir,
                    contract, RunLogger(run_dir, enabled=True, tensorboard=True, progress=True))
@@ -96,6 +98,7 @@ def make_trainer(data, run_dir: Path, n_batches: int):
 def bare_epoch(model, opt, x, y, batch_size=8, seed=0) -> float:
     """The minimal loop: shuffled slices of in-memory float tensors, forward, loss, backward, clip, step."""
     model.train()
+    x = x.contiguous(memory_format=torch.channels_last_3d)  # the task's trainer.channels_last=true
     order = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
     t0 = time.perf_counter()
     for start in range(0, len(y), batch_size):
@@ -159,6 +162,7 @@ def main() -> None:
             x, y = prepared["x"], prepared["y"]  # (N, 1, 32, 64, 96) float, (N,)
             torch.manual_seed(0)
             bare_model = build_model("lip_cnnlstm", num_classes=len(data.classes))
+            bare_model.to(memory_format=torch.channels_last_3d)
             bare_opt = torch.optim.AdamW(bare_model.parameters(), lr=1e-4, weight_decay=1e-4)
             bare_epoch(bare_model, bare_opt, x[:16], y[:16])  # warm-up both
             trainer.settings.limit_train_batches = 2
@@ -176,14 +180,28 @@ def main() -> None:
         print(f"    ratio signlip/bare: {s / b:.3f}  (target ≥ 0.9)", flush=True)
 
     if "c" not in skip:
-        model = build_model("lip_cnnlstm", num_classes=4)
+        from signlip.inference import bfloat16_supported, for_cpu_inference
+
+        torch.manual_seed(0)
+        model = build_model("lip_cnnlstm", num_classes=4).eval()
+        forms = {"eager PyTorch": model, "for_cpu_inference (oneDNN, BN folded)": for_cpu_inference(model)}
+        if bfloat16_supported():
+            forms["for_cpu_inference, bfloat16 convs"] = for_cpu_inference(model, torch.bfloat16)
         one = torch.rand(1, 1, 32, 64, 96)
         for threads in (1, 2):
             torch.set_num_threads(threads)
-            ms = latency_ms(model, one, args.latency_runs)
-            print(f"(c) lip_cnnlstm batch-1 latency, {threads} thread(s): {ms:.2f} ms "
-                  f"(median of {args.latency_runs}; target ≤ 15 ms)", flush=True)
-
+            for name, form in forms.items():
+                ms = latency_ms(form, one, args.latency_runs)
+                print(f"(c) lip_cnnlstm batch-1 latency, {threads} thread(s), {name}: {ms:.2f} ms "
+                      f"(median of {args.latency_runs}; target ≤ 15 ms)", flush=True)
+        with torch.inference_mode():
+            clips = data.batch_transform(train.__getitems__(list(range(min(64, len(train))))), training=False)["x"]
+            ref = model(clips)
+            for name, form in list(forms.items())[1:]:
+                out = form(clips)
+                agree = (out.argmax(1) == ref.argmax(1)).float().mean().item()
+                print(f"    {name}: max |Δlogit| vs eager {(out - ref).abs().max().item():.1e}, "
+                      f"top-1 agreement {agree:.3f} on {len(clips)} cached clips")
 
 if __name__ == "__main__":
     main()

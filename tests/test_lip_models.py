@@ -66,3 +66,30 @@ def test_augment_rgb_colour_jitter_and_crop_keep_shape():
     assert crop.shape == x.shape and not torch.allclose(crop, x)
     ident = augment_clips(x, resized_crop={"scale": (1.0, 1.0), "ratio": (1.25, 1.25)}, generator=g)
     torch.testing.assert_close(ident, x, atol=1e-5, rtol=0)  # full-frame crop at the frame's aspect = identity
+
+
+@pytest.mark.parametrize("stored", [(2, 8, 16, 24), (2, 8, 16, 24, 3)])  # gray (B, T, H, W) and RGB (…, 3) batches
+def test_channels_last_layout_is_applied_to_the_model_input(stored):
+    """trainer.channels_last lays out the transformed (B, C, T, H, W) input — not the stored uint8 batch."""
+    from signlip.data.clips import ClipTransform
+    from signlip.trainer import model_input
+
+    channels = 1 if len(stored) == 4 else 3
+    transform = ClipTransform([0.0] * channels, [1.0] * channels, augment=None)
+    batch = {"x": torch.randint(0, 256, stored, dtype=torch.uint8), "y": torch.zeros(2, dtype=torch.long)}
+    plain = model_input(batch, transform, torch.device("cpu"), channels_last=False, training=False)["x"]
+    laid = model_input(batch, transform, torch.device("cpu"), channels_last=True, training=False)["x"]
+    assert laid.shape == (2, channels, 8, 16, 24)
+    assert laid.is_contiguous(memory_format=torch.channels_last_3d) and laid.stride(1) == 1
+    assert torch.equal(laid, plain)
+
+
+def test_channels_last_restrides_single_input_channel_conv_weights():
+    """The first lip conv (1 input channel) must be laid out like the rest, or every step pays layout copies."""
+    from signlip.trainer import to_channels_last
+
+    model = build_model("lip_cnnlstm", num_classes=4)
+    to_channels_last(model)
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv3d)]
+    assert all(c.weight.is_contiguous(memory_format=torch.channels_last_3d) and c.weight.stride(1) == 1
+               for c in convs)

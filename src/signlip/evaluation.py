@@ -71,6 +71,7 @@ def evaluate_checkpoint(ckpt_path: str | Path, split: str = "test", manifest: st
                         logger: RunLogger | None = None) -> dict[str, Any]:
     """Rebuild data and model from the checkpoint's own contract and report on `split`."""
     from signlip.data.loaders import make_loaders
+    from signlip.inference import for_cpu_inference
     from signlip.pipeline import split_data_config
     from signlip.registry import build_data, build_model
     from signlip.trainer import predict_logits, select_device
@@ -96,7 +97,9 @@ def evaluate_checkpoint(ckpt_path: str | Path, split: str = "test", manifest: st
     loader_kwargs.pop("batch_size", None)
     loader_kwargs.pop("eval_batch_size", None)
     loader = make_loaders(data, batch_size=bs, eval_batch_size=bs, **loader_kwargs)[split]
-    logits, y = predict_logits(model, data.batch_transform.to(dev), loader, dev)
+    # On CPU, conv stacks run on oneDNN tensors with BatchNorm folded (same logits to float rounding, faster).
+    runner = for_cpu_inference(model) if dev.type == "cpu" else model
+    logits, y = predict_logits(runner, data.batch_transform.to(dev), loader, dev)
     n_params = sum(p.numel() for p in model.parameters())
     size_mb = sum(t.numel() * t.element_size() for t in ckpt["model_state"].values()) / 2**20
     out_dir = Path(out) if out else Path(ckpt_path).parent

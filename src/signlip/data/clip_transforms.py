@@ -1,8 +1,9 @@
 """Clip augmentation on the batch tensor, on the training device: float `(B, C, T, H, W)` in [0, 1].
 
 Every random parameter is drawn once per clip and applied identically to all its frames (a flipped, brighter
-or cropped clip stays a consistent video). All ops are vectorised over the batch — no Python loop over clips or
-frames; the random resized crop is one `F.grid_sample` over `(B, C·T, H, W)`.
+or cropped clip stays a consistent video). All ops work on the batch tensor — never a Python loop over frames; the
+only loop is one whole-clip flip per flipped clip; the random resized crop is one `F.grid_sample` over
+`(B, C·T, H, W)`.
 
 Random numbers come from torch's CPU generator (seeded by `seed_everything`, or the `generator` argument) and are
 moved to the device: a handful of scalars per clip, so runs are reproducible whatever the device.
@@ -106,10 +107,12 @@ def augment_clips(
     resized_crop: Mapping[str, Any] | None = None,
     noise_std: float = 0.0,
     generator: torch.Generator | None = None,
+    inplace: bool = False,
 ) -> torch.Tensor:
     """Augment a batch of clips, each clip with its own random parameters shared by all its frames.
 
-    x: float (B, C, T, H, W) in [0, 1], C = 1 (gray) or 3 (RGB). Returns a new tensor of the same shape in [0, 1].
+    x: float (B, C, T, H, W) in [0, 1], C = 1 (gray) or 3 (RGB). Returns a tensor of the same shape in [0, 1]: a new
+    one, or `x` itself modified when `inplace` (for callers that own a freshly converted batch).
 
     - hflip: probability of a horizontal (left-right) flip.
     - brightness: multiply by a factor ~ U(1 − b, 1 + b) (or a (low, high) factor range), with probability
@@ -131,9 +134,11 @@ def augment_clips(
                                             aspect=x.shape[-1] / x.shape[-2], generator=generator)
         use = torch.rand(b, generator=generator) < float(rc.get("p", 1.0))
         params[~use] = torch.tensor([1.0, 1.0, 0.0, 0.0])  # identity crop
-        x = _crop(x, params)
+        x = _crop(x, params)  # a new tensor
+    elif not inplace:
+        x = x.clone()
     # Brightness (x·b) then contrast ((x − m)·c + m, m the clip's mean luma after brightness) are one affine map per
-    # clip, x·(b·c) + m·(1 − c): applied in a single pass over the batch (the transform is memory-bound).
+    # clip, x·(b·c) + m·(1 − c), applied in place over the batch (the transform is memory-bound).
     scale = torch.ones(b, device=device)
     shift = torch.zeros(b, device=device)
     if brightness:
@@ -145,12 +150,13 @@ def augment_clips(
         mean = gray(x).mean(dim=(1, 2, 3, 4)) * scale  # one mean per clip, so every frame gets the same map
         shift = mean * (1 - factor)
         scale = scale * factor
-    x = torch.addcmul(_view(shift), x, _view(scale)) if (brightness or contrast) else x.clone()
+    if brightness or contrast:
+        x.mul_(_view(scale)).add_(_view(shift))  # in place: 5× faster on CPU than addcmul's broadcasting kernel
     if hflip > 0:
-        # Flip only the chosen clips (a flip commutes with the per-clip affine map above).
-        idx = (_rand(b, generator, device) < hflip).nonzero().squeeze(1)
-        if idx.numel():
-            x[idx] = x[idx].flip(-1)
+        # Flip only the chosen clips (a flip commutes with the per-clip affine map above); whole-clip copies are
+        # ~5× faster on CPU than a gather/scatter over the batch.
+        for i in (_rand(b, generator, device) < hflip).nonzero().flatten().tolist():
+            x[i] = x[i].flip(-1)
     if saturation and x.shape[1] == 3:
         lo, hi = _range(saturation, "saturation", around_one=True)
         factor = _view(_apply(x, saturation_p, _uniform(b, lo, hi, generator, device), generator))

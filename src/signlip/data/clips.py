@@ -160,7 +160,7 @@ class ClipTransform(BatchTransform):
         if training and self.augment:
             from signlip.data.clip_transforms import augment_clips
 
-            x = augment_clips(x, **self.augment)
+            x = augment_clips(x, **self.augment, inplace=True)  # x is this batch's own float copy
         if self.normalise:
             x = (x - self.mean) / self.std
         return {**batch, "x": x}
