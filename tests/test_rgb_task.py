@@ -97,4 +97,4 @@ def test_short_run_learns_well_above_chance(tmp_path_factory, task, extra):
     root = tmp_path_factory.mktemp(f"learn_{task}")
     result = train_in_process(root / "run", [f"task={task}", *_learn_overrides(root), "trainer.max_epochs=12",
                                              *extra])
-    assert result["test"]["accuracy"] >= 0.8, result["test"]["accuracy"]  # chance 0.5 (cw_open vs ccw_open)
+    assert result["test"]["accuracy"] >= 0.8, result["test"]["accuracy"]  # chance 0.5 (ofpv_cw vs its reverse ovpf_ccw)

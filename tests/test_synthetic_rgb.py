@@ -8,7 +8,7 @@ import hashlib
 import numpy as np
 import pytest
 
-from signlip.data.synthetic_rgb import CLASSES, _signer, clip_plan, make_synthetic_rgb
+from signlip.data.synthetic_rgb import CLASSES, SHAPES, _signer, clip_plan, make_synthetic_rgb, shape_at
 from signlip.errors import SignlipError
 
 SMALL = {"n_classes": 4, "n_signers": (2, 1, 1), "clips_per_class_per_signer": 1, "frames": 8, "size": (48, 48)}
@@ -46,28 +46,40 @@ def test_videos_read_back_as_rgb_clips(tmp_path):
     assert frames.std() > 10  # a textured scene, not a blank frame
 
 
-def test_a_single_frame_does_not_identify_the_class():
-    """Every class puts the hand at uniformly random circle positions and shapes at any given frame: the per-frame
-    state (position angle, shape phase) has the same distribution in all classes; only its change over time
-    differs."""
+def test_a_class_and_its_pair_differ_only_in_frame_order():
+    """Each class's pair plays it backwards: pooled over the clip, both show the same hand shapes and arc positions
+    (so an order-blind model is at chance between them), while the order of shapes and the travel direction differ."""
     signer = _signer(np.random.default_rng(0), (112, 112))
-    frame = 5
     stats = {}
     for label in CLASSES:
         rng = np.random.default_rng(1)
-        plans = [clip_plan(label, signer, rng, 16) for _ in range(2000)]
-        theta = np.array([p["theta"][frame] % (2 * np.pi) for p in plans])
-        psi = np.array([p["psi"][frame] % (2 * np.pi) for p in plans])
-        d_theta = np.array([np.sign(p["theta"][frame + 1] - p["theta"][frame]) for p in plans])
-        d_psi = np.array([np.sign(p["psi"][frame + 1] - p["psi"][frame]) for p in plans])
-        # Histograms of the single-frame state over 6 bins each; the motion signs per class.
-        stats[label] = (np.histogram(theta, 6, (0, 2 * np.pi))[0] / len(plans),
-                        np.histogram(psi, 6, (0, 2 * np.pi))[0] / len(plans), d_theta.mean(), d_psi.mean())
-    for label in CLASSES:
-        h_theta, h_psi, _, _ = stats[label]
-        assert np.abs(h_theta - 1 / 6).max() < 0.04 and np.abs(h_psi - 1 / 6).max() < 0.04, label
-    motions = {(round(s[2]), round(s[3])) for s in stats.values()}
-    assert len(motions) == len(CLASSES)  # ... while the motion separates every class
+        plans = [clip_plan(label, signer, rng, 16) for _ in range(1000)]
+        shapes = [shape_at(p["order"], q) for p in plans for q in p["progress"]]
+        theta = np.concatenate([p["theta"] % (2 * np.pi) for p in plans])
+        first_last = {(shape_at(p["order"], p["progress"][0]), shape_at(p["order"], p["progress"][-1])) for p in plans}
+        travel = np.mean([np.sign(p["theta"][1] - p["theta"][0]) for p in plans])
+        stats[label] = (np.array([shapes.count(k) for k in SHAPES]) / len(shapes),
+                        np.histogram(theta, 6, (0, 2 * np.pi))[0] / len(theta), first_last, round(travel))
+    for label, pair in zip(CLASSES[::2], CLASSES[1::2]):
+        (shape_a, theta_a, order_a, travel_a), (shape_b, theta_b, order_b, travel_b) = stats[label], stats[pair]
+        assert np.abs(shape_a - shape_b).max() < 0.02 and np.abs(theta_a - theta_b).max() < 0.03, (label, pair)
+        assert order_a == {(label[0], label[2])} and order_b == {(label[2], label[0])}  # reversed order …
+        assert travel_a == -travel_b != 0  # … and reversed travel
+    assert len({(tuple(s[2]), s[3]) for s in stats.values()}) == len(CLASSES)  # every class has its own sequence
+
+
+def test_hand_shapes_are_drawn_differently():
+    """The three shapes give three different hand masks, ordered by size: fist < V < open hand."""
+    from signlip.data.synthetic_rgb import _hand_mask, hand_pose
+
+    masks = {}
+    for k in "ofv":
+        ext, spread = hand_pose(k * 3, 0.0)
+        masks[k] = _hand_mask((112, 112), np.array([56.0, 60.0]), ext, spread, 1.2, 0.0)
+    area = {k: m.sum() for k, m in masks.items()}
+    assert area["f"] < area["v"] < area["o"]
+    for a, b in (("o", "f"), ("o", "v"), ("f", "v")):
+        assert np.abs(masks[a] - masks[b]).sum() > 20, (a, b)
 
 
 def test_bad_class_count_is_refused(tmp_path):

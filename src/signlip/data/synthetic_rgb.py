@@ -1,19 +1,25 @@
 """Built-in synthetic RGB sign-clip dataset, written in the user format (video files + manifest CSV).
 
-Every clip shows one rendered hand — a textured palm ellipse, four fingers and a thumb whose spread and curl
-change — moving over a textured background along a circle. Classes combine two motion properties that no single
-frame shows:
+Every clip shows one rendered hand — a textured palm ellipse, four fingers and a thumb, each finger extended or
+curled — over a textured backdrop. Like an isolated sign, a clip has a start hand shape, a middle one and an end one,
+and the hand travels along an arc meanwhile, pointing away from the arc's centre (so it also turns as it goes):
 
-- the direction the hand travels round the circle (clockwise / counter-clockwise), and
-- how the hand shape changes: it cycles through the (spread, curl) states one way ("open" — spreading, then
-  curling), the other way ("close"), or holds still ("hold").
+- shapes: O (open hand, fingers spread), F (fist), V (index and middle finger spread);
+- a class is one order of the three shapes plus a travel direction: `ofv_cw`, `vfo_ccw`, `ovf_cw`, `fvo_ccw`,
+  `fov_cw`, `vof_ccw`. The classes come in pairs where the second is the first played backwards (reversed shape
+  order, reversed travel), so a class and its pair show the same frames and differ only in their order: an
+  order-blind model (any statistic of the set of frames) cannot tell them apart (tested). The default 2-class
+  subset (`n_classes=2`) is such a pair.
 
-Start position on the circle and start hand shape are uniformly random, so at any frame index every class shows the
-same distribution of positions and shapes: a classifier that sees one frame is at chance, one that sees motion
-separates all classes. Signers differ in skin colour and texture, hand size, circle centre and radius, speed and
-background palette; each clip adds its own background texture, lighting, camera jitter and sensor noise. Signers
-are disjoint between splits. Output: `root/<split>/<signer>/<label>_<k>.mp4` (OpenCV `mp4v`, which this OpenCV
-writes and reads back) and `root/manifest.csv` (`path,label,split,signer`, paths relative to it).
+The order of shape sizes (O large, V medium, F small) is a global cue a per-frame CNN with a temporal head can read;
+the travel direction a second, local one for 3D convolutions. Signers differ in skin colour and texture, hand size and
+tilt, arc centre and radius, speed, timing and backdrop (a two-colour gradient in non-skin hues, like a studio
+backdrop); each clip adds its own start point on the arc, timing, backdrop texture, lighting, camera jitter and sensor
+noise. Signers are disjoint between splits. Output: `root/<split>/<signer>/<label>_<k>.mp4` (OpenCV `mp4v`, which
+this OpenCV writes and reads back) and `root/manifest.csv` (`path,label,split,signer`, paths relative to it).
+
+Version 2 had every shape cycling from a random phase with motion direction as the class, and any backdrop colour:
+a random-weight CNN could not even fit its training clips in a CPU budget (measured in docs/distill.md).
 """
 
 from __future__ import annotations
@@ -28,12 +34,16 @@ import numpy as np
 from signlip.data.manifest import write_manifest
 from signlip.errors import SignlipError
 
-CLASSES = ("cw_open", "ccw_open", "cw_close", "ccw_close", "cw_hold", "ccw_hold")
-# label → (direction round the circle: +1 clockwise on screen, shape-cycle direction: +1 / −1 / 0 = hold)
-_CLASS_MOTION = {"cw_open": (1, 1), "ccw_open": (-1, 1), "cw_close": (1, -1), "ccw_close": (-1, -1),
-                 "cw_hold": (1, 0), "ccw_hold": (-1, 0)}
+# Finger extension (thumb, index, middle, ring, little; 1 = extended, 0 = curled) and spread (0..1) of each shape.
+SHAPES = {"o": ((1.0, 1.0, 1.0, 1.0, 1.0), 1.0), "f": ((0.0, 0.0, 0.0, 0.0, 0.0), 0.0),
+          "v": ((0.0, 1.0, 1.0, 0.0, 0.0), 1.0)}
+# label → (start, middle, end shape; travel direction: +1 clockwise on screen, −1 counter-clockwise). Each odd entry
+# is the one before it played backwards.
+_CLASS_MOTION = {"ofv_cw": ("ofv", 1), "vfo_ccw": ("vfo", -1), "ovf_cw": ("ovf", 1), "fvo_ccw": ("fvo", -1),
+                 "fov_cw": ("fov", 1), "vof_ccw": ("vof", -1)}
+CLASSES = tuple(_CLASS_MOTION)
 FOURCC, SUFFIX, FPS = "mp4v", ".mp4", 25
-_VERSION = 2
+_VERSION = 3
 
 
 def _signer(rng: np.random.Generator, size: tuple[int, int]) -> dict[str, Any]:
@@ -53,23 +63,49 @@ def _signer(rng: np.random.Generator, size: tuple[int, int]) -> dict[str, Any]:
         "radius": rng.uniform(0.15, 0.19) * min(h, w),
         "speed": rng.uniform(0.8, 1.25),
         "tilt": rng.normal(0.0, np.radians(10)),
-        "palette": rng.uniform(20, 235, size=(2, 3)),  # background gradient end colours
+        "palette": _backdrop_colours(rng),
     }
 
 
-def clip_plan(label: str, signer: dict[str, Any], rng: np.random.Generator, frames: int) -> dict[str, np.ndarray]:
-    """Per-frame hand state of one clip: angle on the circle `theta` (T,), shape phase `psi` (T,), centre, radius.
+def _backdrop_colours(rng: np.random.Generator) -> np.ndarray:
+    """Two RGB colours (2, 3) for the backdrop gradient: green to blue hues (OpenCV 75..135 of 180), any saturation
+    and brightness — never skin-coloured, as a studio backdrop (with a skin-coloured backdrop no per-frame cue is
+    left for small data)."""
+    import cv2
 
-    Hand shape from psi: spread = 0.5 + 0.5·cos psi, curl = 0.5 + 0.5·sin psi (both in [0, 1]).
-    """
-    direction, shape_dir = _CLASS_MOTION[label]
-    t = np.arange(frames, dtype=np.float64)
+    hsv = np.stack([rng.uniform(75, 135, 2), rng.uniform(30, 200, 2), rng.uniform(40, 230, 2)], axis=1)
+    return cv2.cvtColor(hsv[None].astype(np.uint8), cv2.COLOR_HSV2RGB)[0].astype(np.float64)
+
+
+def clip_plan(label: str, signer: dict[str, Any], rng: np.random.Generator, frames: int) -> dict[str, Any]:
+    """Per-frame hand state of one clip: angle on the arc `theta` (T,), progress through the sign `progress` (T,) in
+    [0, 1] (start shape at 0, middle at 0.5, end at 1; see `hand_pose`), the class's shape `order`, centre, radius."""
+    order, direction = _CLASS_MOTION[label]
+    t = np.arange(frames, dtype=np.float64) / max(frames - 1, 1)  # 0 … 1 over the clip
     speed = signer["speed"] * rng.uniform(0.9, 1.1)
-    omega = 2 * np.pi * 0.75 * speed / frames  # about ¾ of a turn per clip
-    theta = rng.uniform(0, 2 * np.pi) + direction * omega * t
-    psi = rng.uniform(0, 2 * np.pi) + shape_dir * 2 * np.pi * 1.0 * speed / frames * t  # one shape cycle per clip
-    return {"theta": theta, "psi": psi, "center": signer["center"] + rng.normal(0, 1.5, 2),
+    theta = rng.uniform(0, 2 * np.pi) + direction * 2 * np.pi * 0.6 * speed * t  # about 0.6 of a turn per clip
+    # The sign starts after a short rest and ends before the clip does; the rests vary per clip.
+    start, end = rng.uniform(0.0, 0.12), rng.uniform(0.88, 1.0)
+    progress = np.clip((t - start) / (end - start), 0.0, 1.0)
+    return {"theta": theta, "progress": progress, "order": order, "center": signer["center"] + rng.normal(0, 1.5, 2),
             "radius": signer["radius"] * rng.uniform(0.92, 1.08)}
+
+
+def shape_at(order: str, progress: float) -> str:
+    """The shape of `order` nearest at `progress` (0 start, 0.5 middle, 1 end)."""
+    return order[int(np.clip(np.rint(progress * 2), 0, 2))]
+
+
+def hand_pose(order: str, progress: float) -> tuple[np.ndarray, float]:
+    """(finger extensions (5,), spread) at `progress`: each shape is held, then changes smoothly into the next over
+    the middle 40% of each half of the sign."""
+    u = float(np.clip(progress, 0.0, 1.0)) * 2
+    k = min(int(u), 1)
+    f = np.clip((u - k - 0.3) / 0.4, 0.0, 1.0)
+    f = f * f * (3 - 2 * f)  # smoothstep
+    (ext_a, spread_a), (ext_b, spread_b) = SHAPES[order[k]], SHAPES[order[k + 1]]
+    ext = np.asarray(ext_a) * (1 - f) + np.asarray(ext_b) * f
+    return ext, float(spread_a * (1 - f) + spread_b * f)
 
 
 def _noise_texture(rng: np.random.Generator, h: int, w: int, cell: int) -> np.ndarray:
@@ -94,12 +130,13 @@ def _background(signer: dict[str, Any], rng: np.random.Generator, size: tuple[in
     return bg.clip(0, 255).astype(np.float32)
 
 
-def _hand_mask(size: tuple[int, int], pos: np.ndarray, psi: float, scale: float, tilt: float) -> np.ndarray:
-    """Soft (H, W) float32 mask of the hand: palm ellipse, four fingers and a thumb (anti-aliased)."""
+def _hand_mask(size: tuple[int, int], pos: np.ndarray, extension: np.ndarray, spread: float, scale: float,
+               tilt: float) -> np.ndarray:
+    """Soft (H, W) float32 mask of the hand: palm ellipse, four fingers and a thumb (anti-aliased); `extension` =
+    thumb, index, middle, ring, little in [0, 1] (curled fingers are drawn as short stubs)."""
     import cv2
 
     h, w = size
-    spread, curl = 0.5 + 0.5 * np.cos(psi), 0.5 + 0.5 * np.sin(psi)
     mask = np.zeros((h, w), np.uint8)
     sub = 4  # fixed-point sub-pixel positions keep motion smooth at small sizes
     f = float(1 << sub)
@@ -107,23 +144,23 @@ def _hand_mask(size: tuple[int, int], pos: np.ndarray, psi: float, scale: float,
     def pt(p: np.ndarray) -> tuple[int, int]:
         return int(np.rint(p[0] * f)), int(np.rint(p[1] * f))
 
-    up = np.array([np.sin(tilt), -np.cos(tilt)])  # hand points up, tilted by the signer
+    up = np.array([np.sin(tilt), -np.cos(tilt)])  # hand points up, tilted
     side = np.array([-up[1], up[0]])
     palm_w, palm_h = 9.0 * scale, 11.0 * scale
     cv2.ellipse(mask, pt(pos), (int(palm_w * f), int(palm_h * f)), np.degrees(tilt), 0, 360, 255, -1,
                 cv2.LINE_AA, sub)
-    length = (17.0 - 11.0 * curl) * scale  # curled fingers look shorter
     width = max(2, int(np.rint(4.0 * scale)))
     for k, offset in enumerate((-1.5, -0.5, 0.5, 1.5)):
+        length = (3.0 + 15.0 * extension[k + 1]) * scale * (0.85 if k in (0, 3) else 1.0)
         base = pos + up * palm_h * 0.8 + side * offset * palm_w * 0.45
-        ang = offset * np.radians(4 + 14 * spread)
+        ang = offset * np.radians(3 + 16 * spread)
         d = up * np.cos(ang) + side * np.sin(ang)
-        tip = base + d * length * (0.85 if k in (0, 3) else 1.0)
-        cv2.line(mask, pt(base), pt(tip), 255, width, cv2.LINE_AA, sub)
+        cv2.line(mask, pt(base), pt(base + d * length), 255, width, cv2.LINE_AA, sub)
     thumb_base = pos - side * palm_w * 0.8
-    ang = np.radians(20 + 50 * spread)
+    ang = np.radians(15 + 60 * extension[0] * (0.5 + 0.5 * spread))
     thumb_dir = -side * np.sin(ang) + up * np.cos(ang)
-    cv2.line(mask, pt(thumb_base), pt(thumb_base + thumb_dir * length * 0.75), 255, width + 1, cv2.LINE_AA, sub)
+    thumb_len = (3.0 + 10.0 * extension[0]) * scale
+    cv2.line(mask, pt(thumb_base), pt(thumb_base + thumb_dir * thumb_len), 255, width + 1, cv2.LINE_AA, sub)
     return mask.astype(np.float32) / 255.0
 
 
@@ -145,10 +182,11 @@ def render_clip(plan: dict[str, np.ndarray], signer: dict[str, Any], rng: np.ran
     out = np.empty((frames, h, w, 3), np.uint8)
     for i in range(frames):
         pos = plan["center"] + plan["radius"] * np.array([np.cos(plan["theta"][i]), np.sin(plan["theta"][i])])
-        # The hand points away from the circle's centre, so it also turns (cw or ccw) as it travels: a local,
+        # The hand points away from the arc's centre, so it also turns (cw or ccw) as it travels: a local,
         # translation-invariant motion cue (no single frame shows which way it turns).
         tilt = signer["tilt"] + plan["theta"][i] + np.pi / 2
-        m = _hand_mask(size, pos, float(plan["psi"][i]), signer["hand_scale"], tilt)[..., None]
+        extension, spread = hand_pose(plan["order"], float(plan["progress"][i]))
+        m = _hand_mask(size, pos, extension, spread, signer["hand_scale"], tilt)[..., None]
         oy, ox = int(np.clip(round(h - pos[1]), 0, h)), int(np.clip(round(w - pos[0]), 0, w))
         skin = signer["skin"][None, None] * tex[oy: oy + h, ox: ox + w, None]  # texture point (h, w) sits on the hand
         frame = (bg * (1 - m) + skin * m) * light
