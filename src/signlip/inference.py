@@ -39,7 +39,7 @@ def _folded(stack: nn.Sequential) -> nn.Sequential | None:
     layers: list[nn.Module] = []
     for layer in stack:
         previous = layers[-1] if layers else None
-        if isinstance(previous, _CONVS) and type(layer) is _BATCH_NORMS[type(previous)]:
+        if previous is not None and type(layer) is _BATCH_NORMS.get(type(previous)):
             layers[-1] = fuse_conv_bn_eval(previous, layer)
         elif type(layer) in _CONVS and layer.padding_mode == "zeros" and not isinstance(layer.padding, str):
             layers.append(layer)
