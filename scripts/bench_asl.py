@@ -22,9 +22,8 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
-from signlip.benchmarking import latency_ms
+from signlip.benchmarking import bare_step, latency_ms
 
 
 def build(data_root: str):
@@ -73,11 +72,7 @@ def bare_epoch(model, opt, batches) -> float:
     n = sum(len(b["y"]) for b in batches)
     t0 = time.perf_counter()
     for b in batches:
-        loss = F.cross_entropy(model(b["x"], b["mask"]), b["y"], label_smoothing=0.05)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+        bare_step(model, opt, b["x"], b["y"], b["mask"], label_smoothing=0.05)
     return n / (time.perf_counter() - t0)
 
 

@@ -25,9 +25,8 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
-from signlip.benchmarking import latency_ms
+from signlip.benchmarking import bare_step, latency_ms
 
 RECIPE_AUGMENT = {"hflip": 0.5, "brightness": 0.15, "brightness_p": 0.7, "contrast": (0.9, 1.1), "contrast_p": 0.5}
 
@@ -103,11 +102,7 @@ def bare_epoch(model, opt, x, y, batch_size=8, seed=0) -> float:
     t0 = time.perf_counter()
     for start in range(0, len(y), batch_size):
         idx = order[start:start + batch_size]
-        loss = F.cross_entropy(model(x[idx]), y[idx], label_smoothing=0.05)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+        bare_step(model, opt, x[idx], y[idx], label_smoothing=0.05)
     return len(y) / (time.perf_counter() - t0)
 
 

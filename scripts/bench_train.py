@@ -18,9 +18,8 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
-from signlip.benchmarking import latency_ms
+from signlip.benchmarking import bare_step, latency_ms
 
 
 def make_trainer(data, run_dir: Path):
@@ -51,11 +50,7 @@ def bare_epoch(model, opt, x, mask, y, batch_size=32, seed=0) -> float:
     t0 = time.perf_counter()
     for start in range(0, n, batch_size):
         idx = order[start:start + batch_size]
-        loss = F.cross_entropy(model(x[idx], mask[idx]), y[idx], label_smoothing=0.1)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+        bare_step(model, opt, x[idx], y[idx], mask[idx], label_smoothing=0.1)
     return n / (time.perf_counter() - t0)
 
 
