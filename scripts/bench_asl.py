@@ -42,9 +42,9 @@ def make_model(num_classes: int):
 def make_trainer(data, run_dir: Path):
     from signlip.config import TrainerSettings
     from signlip.data.loaders import make_loaders
-    from signlip.logging import RunLogger
-    from signlip.objectives import ClassifyObjective
+    from signlip.objectives.classification import ClassifyObjective
     from signlip.optim import Schedule
+    from signlip.run_logger import RunLogger
     from signlip.trainer import Trainer
 
     model = make_model(len(data.classes))

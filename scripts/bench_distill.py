@@ -15,9 +15,9 @@ import time
 
 import torch
 
-from signlip.distill import DistillObjective
 from signlip.models.i3d import I3D
 from signlip.models.mobilenetv3 import MobileNetV3Student
+from signlip.objectives.distillation import DistillObjective
 
 
 def size_mb(model: torch.nn.Module) -> float:

@@ -61,8 +61,8 @@ def serve_cache(data, n: int, batch_size: int = 8, transform: bool = True) -> fl
 
 def serve_decode(paths: list[str], labels: list[int], batch_size: int = 8) -> float:
     """Clips/s when every clip is decoded from its video each epoch (the reference system's data path)."""
-    from signlip.data.clip_transforms import augment_clips
-    from signlip.data.video import read_clip
+    from signlip.data.clips.augment import augment_clips
+    from signlip.data.clips.video import read_clip
 
     t0 = time.perf_counter()
     for start in range(0, len(paths), batch_size):
@@ -77,10 +77,10 @@ def serve_decode(paths: list[str], labels: list[int], batch_size: int = 8) -> fl
 def make_trainer(data, run_dir: Path, n_batches: int):
     from signlip.config import TrainerSettings
     from signlip.data.loaders import make_loaders
-    from signlip.logging import RunLogger
-    from signlip.objectives import ClassifyObjective
+    from signlip.objectives.classification import ClassifyObjective
     from signlip.optim import Schedule
     from signlip.registry import build_model
+    from signlip.run_logger import RunLogger
     from signlip.trainer import Trainer
 
     torch.manual_seed(0)

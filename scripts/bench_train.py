@@ -25,10 +25,10 @@ from signlip.benchmarking import bare_step, latency_ms
 def make_trainer(data, run_dir: Path):
     from signlip.config import TrainerSettings
     from signlip.data.loaders import make_loaders
-    from signlip.logging import RunLogger
-    from signlip.objectives import ClassifyObjective
+    from signlip.objectives.classification import ClassifyObjective
     from signlip.optim import Schedule
     from signlip.registry import build_model
+    from signlip.run_logger import RunLogger
     from signlip.trainer import Trainer
 
     torch.manual_seed(0)

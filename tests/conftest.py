@@ -33,7 +33,7 @@ def train_in_process(run_dir: Path, overrides: list[str], outputs_root: Path | N
     """What `signlip train <overrides>` does, without a subprocess; logs quietly."""
     from omegaconf import OmegaConf
 
-    from signlip.pipeline import run_training
+    from signlip.training import run_training
 
     cfg = compose("train", ["logger.tensorboard=false", *overrides])
     settings = OmegaConf.to_object(cfg.trainer)
@@ -51,7 +51,7 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: int = 300, env: dict |
 @pytest.fixture(scope="session")
 def hands_root(tmp_path_factory) -> Path:
     """Small synthetic hand dataset shared by the session (generated once)."""
-    from signlip.data.synthetic_hands import make_synthetic_hands
+    from signlip.data.landmarks.synthetic import make_synthetic_hands
 
     root = tmp_path_factory.mktemp("hands")
     make_synthetic_hands(root, n_signers=(10, 2, 2), per_class=2, seed=0)

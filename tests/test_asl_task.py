@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from conftest import run_cli, train_in_process
-from signlip.data.holistic import PART_SIZES, PARTS
-from signlip.data.synthetic_holistic import make_synthetic_holistic
+from signlip.data.holistic.features import PART_SIZES, PARTS
+from signlip.data.holistic.synthetic import make_synthetic_holistic
 
 # Short run: 4/1/1 signers × 25 classes × 2 samples, sequences ≤ 64 frames, a higher lr, no late dropout.
 SHORT = ["task=asl_tcn_transformer", "data.max_len=64", "optim.lr=1e-3", "sched.T_0_epochs=8",

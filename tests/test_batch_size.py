@@ -10,7 +10,7 @@ from torch import nn
 
 from signlip import batch_size as bsf
 from signlip.errors import SignlipError
-from signlip.objectives import ClassifyObjective
+from signlip.objectives.classification import ClassifyObjective
 
 
 class Tiny(nn.Module):

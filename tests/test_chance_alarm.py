@@ -8,7 +8,7 @@ import random
 from pathlib import Path
 
 from conftest import train_in_process
-from signlip.callbacks import ChanceAlarm
+from signlip.evaluators.classification import ChanceAlarm
 
 
 def shuffled_manifest(hands_root: Path, out: Path) -> Path:
@@ -26,7 +26,7 @@ def shuffled_manifest(hands_root: Path, out: Path) -> Path:
 def test_alarm_fires_and_stops_on_shuffled_labels(tmp_path, hands_root):
     manifest = shuffled_manifest(hands_root, tmp_path / "shuffled.csv")
     result = train_in_process(tmp_path / "run", [f"data.manifest={manifest}", "trainer.max_epochs=30",
-                                                 "trainer.stop_on_chance=true", "trainer.chance_alarm.after_epochs=4",
+                                                 "trainer.stop_on_alarm=true", "evaluator.alarm.after_epochs=4",
                                                  "trainer.early_stopping.enabled=false", "optim.lr=3e-3"])
     alarms = result["summary"]["alarms"]
     assert alarms and "chance" in alarms[0], result["summary"]

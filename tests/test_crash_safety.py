@@ -124,7 +124,7 @@ def test_sigterm_mid_epoch_keeps_an_epoch_boundary_and_resume_is_exact(tmp_path,
     """A real SIGTERM in the middle of epoch 2: the step finishes, last.pt holds epoch 1 exactly (weights, update
     count, schedule), and the resumed run equals an uninterrupted one — with a per-update schedule (onecycle) that
     would overrun its total steps if the partial epoch's updates were kept."""
-    from signlip import objectives
+    from signlip.objectives import classification as objectives
 
     common = [*hands_overrides, "seed=2", "trainer.early_stopping.enabled=false", "trainer.evaluate_test=false",
               "trainer.max_epochs=2", "sched=onecycle", "trainer.device=cpu", "model=landmark_gru_light"]
@@ -178,7 +178,7 @@ def test_sigterm_subprocess_exits_cleanly_and_resumes(tmp_path, hands_overrides,
 
 NAN_SCRIPT = """
 import sys
-from signlip.data import landmarks
+from signlip.data.landmarks import datamodule as landmarks
 original = landmarks.LandmarkTransform.forward
 calls = {"n": 0}
 def poisoned(self, batch, training):

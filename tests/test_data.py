@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from signlip.data.landmarks import build_landmark_data
+from signlip.data.landmarks.augment import augment_landmarks
+from signlip.data.landmarks.datamodule import build_landmark_data
+from signlip.data.landmarks.synthetic import MOTION_PAIRS, make_synthetic_hands
 from signlip.data.manifest import assign_splits, read_manifest
-from signlip.data.synthetic_hands import MOTION_PAIRS, make_synthetic_hands
-from signlip.data.transforms import augment_landmarks
 from signlip.errors import SignlipError
 
 
@@ -140,7 +140,7 @@ def test_motion_only_pairs_need_more_than_the_first_frame(hands_root):
     """A classifier on the first frame cannot tell the motion-only pairs apart (J vs I, ...); the sequence can."""
     from sklearn.linear_model import LogisticRegression
 
-    from signlip.data.landmarks import normalise_sequence
+    from signlip.data.landmarks.datamodule import normalise_sequence
 
     data = build_landmark_data(manifest=str(hands_root / "manifest.csv"), sequence_length=30, normalise="none")
     index = {c: i for i, c in enumerate(data.classes)}

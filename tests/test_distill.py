@@ -10,8 +10,8 @@ import torch
 
 from conftest import compose, run_cli
 from signlip.checkpoint import save_checkpoint
-from signlip.distill import DistillObjective, kd_loss
 from signlip.models.mobilenetv3 import MobileNetV3Student
+from signlip.objectives.distillation import DistillObjective, kd_loss
 
 TINY = {"n_classes": 3, "n_signers": [2, 1, 1], "clips_per_class_per_signer": 1, "frames": 8, "size": [32, 32]}
 
@@ -31,14 +31,12 @@ def tiny(tmp_path_factory):
     """The tiny RGB data bundle (augmentation on) and its overrides; prepared once for this module."""
     from omegaconf import OmegaConf
 
-    from signlip.pipeline import split_data_config
-    from signlip.registry import build_data
+    from signlip.build import build_data
 
     root = tmp_path_factory.mktemp("rgb")
     overrides = tiny_data_overrides(root)
     cfg = compose("train", ["task=mobilenetv3", *overrides])
-    name, kwargs, _ = split_data_config(OmegaConf.to_container(cfg.data, resolve=True))
-    return SimpleNamespace(root=root, overrides=overrides, data=build_data(name, **kwargs, seed=0))
+    return SimpleNamespace(root=root, overrides=overrides, data=build_data(OmegaConf.to_container(cfg, resolve=True)))
 
 
 def test_kd_loss_matches_hand_computation():
@@ -157,8 +155,8 @@ def test_distill_refuses_a_teacher_with_other_classes(tiny, tmp_path):
 
 
 def test_distill_refuses_other_preprocessing_and_missing_teacher(tiny, tmp_path):
-    from signlip.distill import distill_objective_factory
     from signlip.errors import SignlipError
+    from signlip.objectives.distillation import distill_objective_factory
 
     prep = {**tiny.data.preprocessing, "fingerprint": {**tiny.data.preprocessing["fingerprint"], "n_frames": 16}}
     ckpt = _fake_teacher_checkpoint(tmp_path / "teacher.pt", tiny.data.classes, prep)

@@ -124,7 +124,7 @@ def test_frame_order_bug_is_flagged_and_pictured(tmp_path, hands_root):
 
 
 def test_broken_pipeline_fails_overfit_one_batch(tmp_path, hands_overrides, monkeypatch):
-    from signlip.data import landmarks
+    from signlip.data.landmarks import datamodule as landmarks
 
     original = landmarks.LandmarkTransform.forward
 

@@ -87,7 +87,7 @@ def arrays(draw):
 @settings(FUZZ, max_examples=200)
 @given(arr=arrays(), seq_len=st.integers(1, 12), expected=st.sampled_from([None, (21, 3), (4,)]))
 def test_load_sequence_fuzz(tmp_path_factory, arr, seq_len, expected):
-    from signlip.data.landmarks import load_sequence
+    from signlip.data.landmarks.datamodule import load_sequence
 
     counted("npy arrays")
     path = tmp_path_factory.getbasetemp() / f"fuzz_{uuid.uuid4().hex}.npy"
@@ -116,7 +116,7 @@ def _header(shape: tuple[int, ...]) -> bytes:
        prefix=st.sampled_from([b"", b"\x93NUMPY", b"\x93NUMPY\x01\x00v\x00{", b"PK\x03\x04",
                                _header((10**11, 21, 3)), _header((10, 21, 3))]))
 def test_load_sequence_garbage_files(tmp_path_factory, blob, prefix):
-    from signlip.data.landmarks import load_sequence
+    from signlip.data.landmarks.datamodule import load_sequence
 
     counted("npy garbage bytes")
     path = tmp_path_factory.getbasetemp() / f"garbage_{uuid.uuid4().hex}.npy"
@@ -251,7 +251,7 @@ def config_case(tiny, tmp_path_factory, chosen, data):
 
     from signlip import cli
     from signlip.config import register_schemas
-    from signlip.pipeline import run_training
+    from signlip.training import run_training
 
     register_schemas()  # as `signlip train` does before validating
     counted("config overrides")

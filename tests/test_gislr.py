@@ -7,8 +7,8 @@ import csv
 import numpy as np
 import pytest
 
-from signlip.data.gislr import convert_gislr, read_gislr_parquet
-from signlip.data.holistic import LEFT_HAND, PART_SIZES, POSE, RIGHT_HAND
+from signlip.data.formats.gislr import convert_gislr, read_gislr_parquet
+from signlip.data.holistic.features import LEFT_HAND, PART_SIZES, POSE, RIGHT_HAND
 from signlip.errors import SignlipError
 
 pa = pytest.importorskip("pyarrow")

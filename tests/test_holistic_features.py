@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from signlip.data import holistic as H
-from signlip.data.holistic_augment import HolisticAugment, HolisticBatchTransform, flip, temporal_resample
+from signlip.data.holistic import features as H
+from signlip.data.holistic.augment import HolisticAugment, HolisticBatchTransform, flip, temporal_resample
 from signlip.errors import SignlipError
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
@@ -141,7 +141,7 @@ def test_augment_and_batch_transform_run():
 
 
 def test_assign_hands_rules():
-    from signlip.data.holistic_extract import assign_hands
+    from signlip.data.holistic.extract import assign_hands
 
     a, b = np.zeros((21, 3), np.float32), np.zeros((21, 3), np.float32)
     a[:, 0], b[:, 0] = 0.3, 0.7  # hand a on the image left, b on the image right

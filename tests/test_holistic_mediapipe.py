@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from signlip.data.holistic import FACE, LEFT_HAND, POSE, RIGHT_HAND
+from signlip.data.holistic.features import FACE, LEFT_HAND, POSE, RIGHT_HAND
 from signlip.errors import SignlipError
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
@@ -37,7 +37,7 @@ def _clip(n: int = 6, step: int = 4) -> tuple[np.ndarray, np.ndarray]:
 def test_hand_points_land_on_the_hand_in_the_right_slot(tmp_path):
     import shutil
 
-    from signlip.data.holistic_extract import extract_holistic
+    from signlip.data.holistic.extract import extract_holistic
 
     shutil.copy(HAND_MODEL, tmp_path / HAND_MODEL.name)  # a models folder with the hand model only
     frames, skin = _clip()
@@ -73,7 +73,7 @@ def test_hand_points_land_on_the_hand_in_the_right_slot(tmp_path):
 
 
 def test_missing_model_names_the_file(tmp_path):
-    from signlip.data.holistic_extract import extract_holistic
+    from signlip.data.holistic.extract import extract_holistic
 
     frames = np.zeros((2, 32, 32, 3), np.uint8)
     with pytest.raises(SignlipError, match=r"hand_landmarker\.task.*scripts/fetch_models\.py"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from signlip.data.clip_transforms import augment_clips
+from signlip.data.clips.augment import augment_clips
 from signlip.registry import build_model
 
 
@@ -71,7 +71,7 @@ def test_augment_rgb_colour_jitter_and_crop_keep_shape():
 @pytest.mark.parametrize("stored", [(2, 8, 16, 24), (2, 8, 16, 24, 3)])  # gray (B, T, H, W) and RGB (…, 3) batches
 def test_channels_last_layout_is_applied_to_the_model_input(stored):
     """trainer.channels_last lays out the transformed (B, C, T, H, W) input — not the stored uint8 batch."""
-    from signlip.data.clips import ClipTransform
+    from signlip.data.clips.datamodule import ClipTransform
     from signlip.trainer import model_input
 
     channels = 1 if len(stored) == 4 else 3

@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from conftest import REPO, run_cli, train_in_process
-from signlip.data.clips import prepare_clips
-from signlip.data.synthetic_lip import make_synthetic_lip
-from signlip.data.video import write_video
+from signlip.data.clips.datamodule import prepare_clips
+from signlip.data.clips.synthetic_lip import make_synthetic_lip
+from signlip.data.clips.video import write_video
 from signlip.errors import SignlipError
 
 # A small, cheap version of the task: 12 speakers, 2 clips per word, clips prepared at 16 × 32 × 48 (1/8 of the

@@ -28,7 +28,7 @@ def make_sweep(trained_run: dict, folder: Path, results: list[tuple[int, float, 
 
 
 def test_summary_mean_sd_and_curves(trained_run, tmp_path):
-    from signlip.report import load_runs, plot_curves, summarise
+    from signlip.sweep import load_runs, plot_curves, summarise
 
     folder = make_sweep(trained_run, tmp_path / "sweep", [(1, 0.90, 0.80), (2, 0.92, 0.90), (3, 0.94, 0.85)])
     runs = load_runs(folder)
@@ -42,7 +42,7 @@ def test_summary_mean_sd_and_curves(trained_run, tmp_path):
 
 
 def test_runs_that_differ_in_more_than_the_seed_are_grouped(trained_run, tmp_path):
-    from signlip.report import load_runs, summarise
+    from signlip.sweep import load_runs, summarise
 
     folder = make_sweep(trained_run, tmp_path / "sweep", [(1, 0.9, 0.8), (2, 0.9, 0.9)], lr=1e-3)
     make_sweep(trained_run, tmp_path / "sweep" / "more", [(1, 0.5, 0.4), (2, 0.5, 0.6)], lr=1e-2)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO
-from signlip.data.roi import LIPS_OUTER, crop_boxes, detect_face_landmarks, extract_roi, mouth_boxes
+from signlip.data.clips.roi import LIPS_OUTER, crop_boxes, detect_face_landmarks, extract_roi, mouth_boxes
 
 FACE_MODEL = REPO / "models" / "face_landmarker.task"
 

@@ -8,8 +8,8 @@ import filecmp
 import numpy as np
 import pytest
 
-from signlip.data.synthetic_lip import _speaker, class_names, make_synthetic_lip, render_clip, word_orders
-from signlip.data.video import read_frames
+from signlip.data.clips.synthetic_lip import _speaker, class_names, make_synthetic_lip, render_clip, word_orders
+from signlip.data.clips.video import read_frames
 from signlip.errors import SignlipError
 
 TINY = {"n_speakers": (2, 1, 1), "clips_per_class": 1, "n_frames": 12, "frame_size": (40, 60), "workers": 1}

@@ -8,7 +8,7 @@ import hashlib
 import numpy as np
 import pytest
 
-from signlip.data.synthetic_rgb import CLASSES, SHAPES, _signer, clip_plan, make_synthetic_rgb, shape_at
+from signlip.data.clips.synthetic_rgb import CLASSES, SHAPES, _signer, clip_plan, make_synthetic_rgb, shape_at
 from signlip.errors import SignlipError
 
 SMALL = {"n_classes": 4, "n_signers": (2, 1, 1), "clips_per_class_per_signer": 1, "frames": 8, "size": (48, 48)}
@@ -38,7 +38,7 @@ def test_deterministic_and_signer_disjoint(tmp_path):
 
 
 def test_videos_read_back_as_rgb_clips(tmp_path):
-    from signlip.data.video import read_frames
+    from signlip.data.clips.video import read_frames
 
     manifest = make_synthetic_rgb(tmp_path, **SMALL)
     frames = read_frames(manifest.parent / _rows(manifest)[0]["path"], fps=25, gray=False)
@@ -70,7 +70,7 @@ def test_a_class_and_its_pair_differ_only_in_frame_order():
 
 def test_hand_shapes_are_drawn_differently():
     """The three shapes give three different hand masks, ordered by size: fist < V < open hand."""
-    from signlip.data.synthetic_rgb import _hand_mask, hand_pose
+    from signlip.data.clips.synthetic_rgb import _hand_mask, hand_pose
 
     masks = {}
     for k in "ofv":

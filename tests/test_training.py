@@ -75,7 +75,7 @@ def test_resume_auto_finds_latest_checkpoint(tmp_path, hands_overrides):
 
 
 def test_nan_loss_stops_with_clear_error_and_keeps_last_good_checkpoint(tmp_path, hands_overrides, monkeypatch):
-    from signlip import objectives
+    from signlip.objectives import classification as objectives
 
     calls = {"n": 0}
     original = objectives.ClassifyObjective.__call__
@@ -97,7 +97,7 @@ def test_nan_loss_stops_with_clear_error_and_keeps_last_good_checkpoint(tmp_path
 
 
 def test_nan_policy_skip_counts_batches(tmp_path, hands_overrides, monkeypatch):
-    from signlip import objectives
+    from signlip.objectives import classification as objectives
 
     original = objectives.ClassifyObjective.__call__
     calls = {"n": 0}

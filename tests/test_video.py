@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from signlip.data.video import (
+from signlip.data.clips.video import (
+    fps_indices,
     probe_video,
     read_clip,
     read_frames,
-    resample_indices,
     temporal_indices,
     temporal_sample,
     write_video,
@@ -53,7 +53,7 @@ def test_fps_resampling_halves_and_doubles_frame_count(tmp_path):
 
 def test_resample_indices_follow_variable_timestamps():
     ts = np.array([0.0, 0.04, 0.08, 0.30, 0.34])  # a gap: a variable-frame-rate stream
-    idx = resample_indices(ts, fps=25)
+    idx = fps_indices(ts, fps=25)
     # Output times 0, 0.04, …, 0.32: each takes the source frame nearest in time (ties to the earlier one).
     assert idx.tolist() == [0, 1, 2, 2, 2, 3, 3, 3, 3]
 

@@ -19,7 +19,8 @@ import torch
 
 from signlip.errors import SignlipError
 
-FORMAT_VERSION = 1
+# 2: "evaluator_state" (was "chance_alarm"), "objective" and "evaluator" specs in the contract.
+FORMAT_VERSION = 2
 
 
 def save_checkpoint(payload: dict[str, Any], path: str | Path) -> Path:
@@ -44,6 +45,29 @@ def save_checkpoint(payload: dict[str, Any], path: str | Path) -> Path:
         raise
     _fsync_dir(path.parent)
     _remove_stale_tmp(path)
+    return path
+
+
+def copy_checkpoint(source: str | Path, path: str | Path) -> Path:
+    """Copy a written checkpoint file to `path` as atomically as `save_checkpoint` writes one (no re-serialising)."""
+    import shutil
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(source, "rb") as src, open(tmp, "wb") as dst:
+            shutil.copyfileobj(src, dst, length=1 << 22)
+            dst.flush()
+            os.fsync(dst.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise SignlipError(f"disk full while writing checkpoint {path} — the previous checkpoint there is kept; "
+                               f"free some space and resume with trainer.resume={source}") from None
+        raise
+    _fsync_dir(path.parent)
     return path
 
 
@@ -92,6 +116,21 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if not isinstance(ckpt, dict) or "model" not in ckpt or "model_state" not in ckpt:
         raise SignlipError(f"{path} is not a signlip checkpoint (no model contract inside) — "
                            f"pass a last.pt/best.pt written by signlip train")
+    version = ckpt.get("format_version", 1)
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise SignlipError(f"{path} is a checkpoint of format {version}, newer than this signlip reads "
+                           f"({FORMAT_VERSION}) — upgrade signlip (pip install -U signlip)")
+    return upgrade(ckpt)
+
+
+def upgrade(ckpt: dict[str, Any]) -> dict[str, Any]:
+    """Bring an older checkpoint to the current format (the contract keys it lacked are derived from its config)."""
+    if ckpt.get("format_version", 1) < 2:
+        objective = dict((ckpt.get("config") or {}).get("objective") or {"name": "classify"})
+        ckpt["objective"] = {"name": objective.pop("name", "classify"), "kwargs": objective}
+        ckpt["evaluator"] = {"name": "classification", "kwargs": {}}
+        ckpt["evaluator_state"] = ckpt.pop("chance_alarm", None) or {}
+        ckpt["format_version"] = 2
     return ckpt
 
 

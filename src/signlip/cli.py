@@ -21,7 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "doctor": ("doctor", "pre-flight check of data, pipeline and model: signlip doctor task=NAME [data overrides]"),
     "report": ("", "seeds/sweep summary (mean ± sd, runs, learning curves): signlip report <sweep folder>"),
 }
-GROUPS = ("task", "data", "model", "optim", "sched", "trainer", "logger")
+GROUPS = ("task", "data", "model", "objective", "evaluator", "optim", "sched", "trainer", "logger")
 HYDRA_FLAGS = ("-m", "--multirun", "--cfg", "-c", "--help", "-h", "--hydra-help", "--info", "--resolve", "-p",
                "--package", "--shell-completion", "-sc")
 
@@ -57,6 +57,15 @@ def check_group_choices(overrides: list[str]) -> None:
         key, sep, value = item.lstrip("+~").partition("=")
         if sep and key in GROUPS and "," not in value and value not in options(key):
             fail(f"unknown {key} {value!r} — choose one of: {', '.join(options(key))}")
+
+
+def student_task(overrides: list[str]) -> list[str]:
+    """`signlip distill student=NAME`: the student's task supplies data, model and recipe, so it selects task=NAME
+    too (Hydra cannot pick a config group by interpolation when the chosen config overrides other groups)."""
+    student = next((a.split("=", 1)[1] for a in overrides if a.startswith("student=")), None)
+    if student is None or any(a.startswith("task=") for a in overrides):
+        return overrides
+    return [f"task={student}", *overrides]
 
 
 def validate(config_name: str, overrides: list[str]) -> None:
@@ -109,15 +118,16 @@ def main(argv: list[str] | None = None) -> None:
     command, rest = argv[0], argv[1:]
     if command not in COMMANDS:
         fail(f"unknown command {command!r} — choose one of: {', '.join(COMMANDS)}")
-    if command == "report":  # a positional folder, no Hydra config
-        from signlip.report import main as report_main
+    import importlib
 
-        report_main(rest)
+    module = importlib.import_module(f"signlip.commands.{command}")
+    if command == "report":  # a positional folder, no Hydra config
+        module.main(rest)
         return
     if command in ("train", "prepare", "doctor"):
         check_group_choices(rest)
+    if command == "distill":
+        rest = student_task(rest)
     if command == "prepare" and "data.format=gislr" in rest and not any(a.startswith("task=") for a in rest):
         rest = ["task=asl_tcn_transformer", *rest]  # GISLR landmarks only feed the holistic sign task
-    from signlip import commands
-
-    run_hydra(command, getattr(commands, command), rest)
+    run_hydra(command, module.main, rest)

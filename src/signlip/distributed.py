@@ -48,3 +48,15 @@ def all_gather_cat(t: torch.Tensor) -> torch.Tensor:
     parts = [torch.empty_like(t) for _ in range(world_size())]
     dist.all_gather(parts, t.contiguous())
     return torch.cat(parts)
+
+
+def gather_samples(index: torch.Tensor, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Per-sample tensors from every rank, each sample once, in dataset order: (index, *tensors).
+
+    DistributedSampler pads ranks to equal length with repeated samples; they are dropped by their index."""
+    index = all_gather_cat(index)
+    tensors = tuple(all_gather_cat(t) for t in tensors)
+    order = torch.argsort(index)
+    keep = torch.ones_like(order, dtype=torch.bool)
+    keep[1:] = index[order][1:] != index[order][:-1]
+    return (index[order][keep], *(t[order][keep] for t in tensors))

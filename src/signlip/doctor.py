@@ -467,19 +467,19 @@ class _Parts:
         self.config, self.data, self.device = config, data, device
 
     def model(self):
-        from signlip.pipeline import model_kwargs
-        from signlip.registry import build_model
+        from signlip.build import instantiate, model_spec
+        from signlip.registry import MODELS
 
-        name, kwargs = model_kwargs(self.config["model"], self.data)
-        return build_model(name, **kwargs).to(self.device)
+        return instantiate(MODELS, model_spec(self.config, self.data), hint="model.*").to(self.device)
 
     def objective(self, smoothing: bool = True):
-        from signlip.pipeline import build_objective
+        from signlip.build import instantiate, objective_spec
+        from signlip.registry import OBJECTIVES
 
-        cfg = dict(self.config.get("objective", {}))
-        if not smoothing and "label_smoothing" in cfg:
-            cfg["label_smoothing"] = 0.0  # smoothing keeps the loss above 0 by design
-        return build_objective(cfg, self.data)
+        entry = objective_spec(self.config, self.data)
+        if not smoothing and "label_smoothing" in entry["kwargs"]:
+            entry["kwargs"]["label_smoothing"] = 0.0  # smoothing keeps the loss above 0 by design
+        return instantiate(OBJECTIVES, entry, hint="objective.*")
 
     def optimizer(self, model, lr: float | None = None, weight_decay: bool = True):
         from signlip.optim import build_optimizer
@@ -527,7 +527,7 @@ def overfit_one_batch(parts: _Parts, transform, cfg: dict[str, Any], clip: float
         with torch.no_grad():
             out = objective(model, batch)
         model.train()
-        return float(out["loss"]), float((out["logits"].argmax(1) == batch["y"]).float().mean())
+        return float(out["loss"]), float((out["outputs"].argmax(1) == batch["y"]).float().mean())
 
     first, _ = evaluate()
     start = time.perf_counter()
@@ -561,7 +561,8 @@ def overfit_one_batch(parts: _Parts, transform, cfg: dict[str, Any], clip: float
 def short_run(parts: _Parts, transform, loaders, cfg: dict[str, Any], clip: float, seed: int,
               shuffle_labels: bool) -> dict[str, Any]:
     """Train a fresh model briefly (task optimizer, augmentation on); val accuracy + the late training loss."""
-    from signlip.trainer import predict_logits
+    from signlip.evaluators.classification import ClassificationEvaluator
+    from signlip.trainer import run_evaluation
 
     torch.manual_seed(seed)
     model = parts.model()
@@ -589,7 +590,9 @@ def short_run(parts: _Parts, transform, loaders, cfg: dict[str, Any], clip: floa
         else:
             continue
         break
-    logits, y = predict_logits(model, transform, loaders["val"], parts.device)
+    evaluator = ClassificationEvaluator(parts.data)
+    run_evaluation(model, objective, evaluator, loaders["val"], transform, parts.device)
+    logits, y = evaluator._samples
     tail = losses[-max(1, len(losses) // 5):]
     return {"val_accuracy": float((logits.argmax(1) == y).mean()), "n_val": len(y), "updates": updates,
             "class_matching_bound": class_matching_bound(logits.argmax(1), y, len(parts.data.classes), seed),
@@ -678,11 +681,11 @@ def run_doctor(config: dict[str, Any], settings, run_dir: str | Path, console=No
     `report["ok"]` is False when any check failed."""
     from rich.table import Table
 
+    from signlip.build import build_data, data_settings, seed_everything
+    from signlip.config import check_config
     from signlip.data.loaders import make_loaders
-    from signlip.logging import console as default_console
-    from signlip.pipeline import check_config, seed_everything, split_data_config
-    from signlip.registry import build_data
-    from signlip.report import wide
+    from signlip.run_logger import console as default_console
+    from signlip.sweep import wide
     from signlip.trainer import select_device
 
     console = console or default_console
@@ -708,10 +711,11 @@ def run_doctor(config: dict[str, Any], settings, run_dir: str | Path, console=No
             timings[name] = time.perf_counter() - t0
         return result
 
-    data_name, data_kwargs, loader_kwargs = split_data_config(config["data"])
+    data_entry, loader_kwargs = data_settings(config["data"])
+    data_name, data_kwargs = data_entry["name"], data_entry["kwargs"]
     data = None
     try:
-        data = timed("data", build_data, data_name, **data_kwargs, seed=seed)
+        data = timed("data", build_data, config, seed)
     except SignlipError as exc:
         checks.append(Check("data", "data builds", "fail", str(exc)))
         manifest = data_kwargs.get("manifest")

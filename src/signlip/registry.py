@@ -43,17 +43,20 @@ class Registry:
 MODELS = Registry("model")
 DATASETS = Registry("dataset")
 OBJECTIVES = Registry("objective")
+EVALUATORS = Registry("evaluator")
 
 # Modules that register entries on import; imported on first use so that `import signlip` stays light.
 MODEL_MODULES = ("signlip.models.landmark_gru", "signlip.models.asl_tcn_transformer", "signlip.models.lip",
                  "signlip.models.i3d", "signlip.models.mobilenetv3")
-DATA_MODULES = ("signlip.data.landmarks", "signlip.data.clips", "signlip.data.holistic_data")
-OBJECTIVE_MODULES = ("signlip.objectives",)
+DATA_MODULES = ("signlip.data.landmarks.datamodule", "signlip.data.clips.datamodule",
+                "signlip.data.holistic.datamodule")
+OBJECTIVE_MODULES = ("signlip.objectives.classification",)
+EVALUATOR_MODULES = ("signlip.evaluators.classification",)
 
 
 def load_all() -> None:
     """Import every module that registers models or data modules."""
-    for module in MODEL_MODULES + DATA_MODULES + OBJECTIVE_MODULES:
+    for module in MODEL_MODULES + DATA_MODULES + OBJECTIVE_MODULES + EVALUATOR_MODULES:
         importlib.import_module(module)
 
 

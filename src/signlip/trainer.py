@@ -1,8 +1,9 @@
 """The one training loop for every task: objects in, no task-specific branches.
 
-`Trainer.fit()` runs epochs of `train_one_epoch` + `validate`, keeps `last.pt`/`best.pt`, stops early, restores
-the best weights and reports. Everything arrives as plain objects: a model, an objective, an optimizer and a
-`Schedule`, a `DataBundle` with its loaders, and `TrainerSettings`. Hydra never reaches this module.
+`Trainer.fit()` runs epochs of `train_one_epoch` + `evaluate("val")`, keeps `last.pt`/`best.pt`, stops early and
+restores the best weights. Everything arrives as plain objects (built by `signlip.build`): a model, an objective
+(the loss), an evaluator (the metrics, the monitor and the alarm), an optimizer and a `Schedule`, a `DataBundle` with
+its loaders, and `TrainerSettings`. Hydra never reaches this module.
 """
 
 from __future__ import annotations
@@ -10,22 +11,28 @@ from __future__ import annotations
 import copy
 import signal
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
 from signlip import distributed as dist
-from signlip.callbacks import CHANCE_CAUSES, ChanceAlarm, EarlyStopping, broadcast_progress
-from signlip.checkpoint import FORMAT_VERSION, capture_rng, load_checkpoint, restore_rng, save_checkpoint
+from signlip.callbacks import EarlyStopping, broadcast_progress
+from signlip.checkpoint import (
+    FORMAT_VERSION,
+    capture_rng,
+    copy_checkpoint,
+    load_checkpoint,
+    restore_rng,
+    save_checkpoint,
+)
 from signlip.config import TrainerSettings
 from signlip.data.base import DataBundle
 from signlip.errors import SignlipError
-from signlip.logging import RunLogger
-from signlip.metrics import classification_report
 from signlip.optim import Schedule
+from signlip.run_logger import RunLogger
 
 
 def select_device(name: str) -> torch.device:
@@ -67,27 +74,38 @@ def model_input(batch: dict[str, torch.Tensor], transform, device: torch.device,
     return batch
 
 
+def batch_size_of(batch: dict[str, torch.Tensor]) -> int:
+    return int(batch["index"].shape[0])  # every data module numbers its samples
+
+
+def scalar_extras(out: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The objective's per-batch scalars besides the loss and outputs (e.g. a distillation's kd_loss)."""
+    return {k: v.detach().float() for k, v in out.items()
+            if k not in ("loss", "outputs") and torch.is_tensor(v) and v.ndim == 0}
+
+
 @torch.inference_mode()
-def predict_logits(model: nn.Module, transform, loader, device: torch.device, amp_dtype: torch.dtype | None = None,
-                   channels_last: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Eval-mode logits and targets over a loader, in dataset order; gathered and de-duplicated across ranks."""
+def run_evaluation(model: nn.Module, objective, evaluator, loader, transform, device: torch.device,
+                   amp_dtype: torch.dtype | None = None, channels_last: bool = False) -> dict[str, float]:
+    """Eval-mode pass over a loader through the objective: mean loss and objective scalars, then the evaluator's
+    metrics (which take precedence on a shared name). Reduced across ranks."""
     model.eval()
-    logits_all, y_all, idx_all = [], [], []
+    evaluator.reset()
+    sums: dict[str, torch.Tensor] = {}
+    seen = 0
     for batch in loader:
         batch = model_input(batch, transform, device, channels_last, training=False)
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-            logits = model(batch["x"], batch.get("mask"))
-        logits_all.append(logits.float())
-        y_all.append(batch["y"])
-        idx_all.append(batch["index"])
-    logits = dist.all_gather_cat(torch.cat(logits_all))
-    y = dist.all_gather_cat(torch.cat(y_all))
-    idx = dist.all_gather_cat(torch.cat(idx_all))
-    # DistributedSampler pads with repeated samples: keep each sample once, in dataset order.
-    order = torch.argsort(idx)
-    keep = torch.ones_like(order, dtype=torch.bool)
-    keep[1:] = idx[order][1:] != idx[order][:-1]
-    return logits[order][keep].cpu().numpy(), y[order][keep].cpu().numpy()
+            out = objective(model, batch)
+        n = batch_size_of(batch)
+        seen += n
+        for key, value in {"loss": out["loss"].detach().float(), **scalar_extras(out)}.items():
+            sums[key] = sums.get(key, torch.zeros((), device=device)) + value * n
+        evaluator.update(out["outputs"], batch)
+    total = dist.all_reduce_sum(torch.tensor(float(seen), device=device)).item()
+    metrics = {k: dist.all_reduce_sum(v).item() / max(total, 1) for k, v in sums.items()}
+    metrics.update(evaluator.compute())
+    return metrics
 
 
 class NonFiniteLoss(SignlipError):
@@ -95,9 +113,12 @@ class NonFiniteLoss(SignlipError):
 
 
 class Trainer:
-    """Fit a model with one objective; rank-0 logging and checkpoints under DDP."""
+    """Fit a model with one objective, scored by one evaluator; rank-0 logging and checkpoints under DDP.
 
-    def __init__(self, model: nn.Module, objective, optimizer: torch.optim.Optimizer, schedule: Schedule,
+    `contract`: the plain data every checkpoint carries besides the training state (task, model and objective
+    specs, the output vocabulary, preprocessing, the resolved config) — built by `signlip.build`."""
+
+    def __init__(self, model: nn.Module, objective, evaluator, optimizer: torch.optim.Optimizer, schedule: Schedule,
                  data: DataBundle, loaders: dict[str, Any], settings: TrainerSettings, run_dir: str | Path,
                  contract: dict[str, Any], logger: RunLogger | None = None, seed: int = 0):
         self.settings = settings
@@ -113,12 +134,16 @@ class Trainer:
         if settings.channels_last:
             to_channels_last(self.model)
         self.forward_model: nn.Module = self.model
-        if dist.world_size() > 1:
+        self.ddp = dist.world_size() > 1
+        if self.ddp:
             self.forward_model = nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        self._ddp_module = self.forward_model  # no_sync lives on the DDP wrapper, not on a compiled one
         if settings.compile:
             self.forward_model = torch.compile(self.forward_model)
         self.objective = objective
+        self.evaluator = evaluator
+        self.monitor = settings.monitor or f"val/{evaluator.monitor}"
         self.optimizer = optimizer
         self.schedule = schedule
         self.data = data
@@ -132,8 +157,6 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=settings.precision == "16")
         self.early = EarlyStopping(settings.mode, settings.early_stopping.patience, settings.early_stopping.min_delta,
                                    settings.early_stopping.enabled)
-        a = settings.chance_alarm
-        self.chance_alarm = ChanceAlarm(len(data.classes), a.after_epochs, a.margin, a.collapse_fraction, a.enabled)
         self.epoch = 0  # epochs completed
         self.step = 0  # optimizer updates done
         self.history: list[dict[str, float]] = []
@@ -146,16 +169,40 @@ class Trainer:
     def autocast(self):
         return torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None)
 
+    def train_step(self, batch: dict[str, torch.Tensor], update: bool = True, accum: int = 1) -> dict[str, Any] | None:
+        """One micro-step on a device batch: forward through the objective, backward; with `update`, unscale, clip,
+        optimizer step, schedule. Under DDP the gradient all-reduce runs only on updating micro-steps. Returns the
+        objective's output, or None for a non-finite loss that `trainer.nan_policy=skip` dropped."""
+        sync = self._ddp_module.no_sync() if self.ddp and not update else nullcontext()
+        with sync:
+            with self.autocast():
+                out = self.objective(self.forward_model, batch)
+            if not self._finite(out["loss"], batch):
+                self.optimizer.zero_grad(set_to_none=True)
+                return None
+            self.scaler.scale(out["loss"] / accum).backward()
+        if update:
+            self.scaler.unscale_(self.optimizer)
+            if self.settings.grad_clip_norm > 0:
+                nn.utils.clip_grad_norm_(self.model.parameters(), self.settings.grad_clip_norm)
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            self.optimizer.zero_grad(set_to_none=True)
+            self.schedule.step_update()
+            self.step += 1
+            broadcast_progress(self.model, self.epoch, self.step)
+        return out
+
     def train_one_epoch(self) -> dict[str, float]:
-        model, loader, accum = self.forward_model, self.loaders["train"], self.settings.grad_accum_steps
-        model.train()
+        loader, accum = self.loaders["train"], self.settings.grad_accum_steps
+        self.forward_model.train()
         broadcast_progress(self.model, self.epoch, self.step)
         for sampler in (loader.sampler, loader.batch_sampler):
             if hasattr(sampler, "set_epoch"):
                 sampler.set_epoch(self.epoch)
         n_batches = len(loader) if self.settings.limit_train_batches is None else min(
             len(loader), self.settings.limit_train_batches)
-        sums = {"loss": torch.zeros((), device=self.device), "correct": torch.zeros((), device=self.device)}
+        sums = {"loss": torch.zeros((), device=self.device)}
         seen = 0
         self.logger.start_bar("train", f"epoch {self.epoch + 1}/{self.settings.max_epochs}", n_batches)
         t0 = time.perf_counter()
@@ -164,40 +211,20 @@ class Trainer:
             if i >= n_batches:
                 break
             batch = model_input(batch, self.transform, self.device, self.settings.channels_last, training=True)
-            update = (i + 1) % accum == 0 or i + 1 == n_batches
-            with self.autocast():
-                out = self.objective(model, batch)
-            loss = out["loss"]
-            if not self._finite(loss, batch):
-                self.optimizer.zero_grad(set_to_none=True)
+            out = self.train_step(batch, update=(i + 1) % accum == 0 or i + 1 == n_batches, accum=accum)
+            if out is None:
                 continue
-            self.scaler.scale(loss / accum).backward()
-            if update:
-                self.scaler.unscale_(self.optimizer)
-                if self.settings.grad_clip_norm > 0:
-                    nn.utils.clip_grad_norm_(self.model.parameters(), self.settings.grad_clip_norm)
-                self.scaler.step(self.optimizer)
-                self.scaler.update()
-                self.optimizer.zero_grad(set_to_none=True)
-                self.schedule.step_update()
-                self.step += 1
-                broadcast_progress(self.model, self.epoch, self.step)
-            n = batch["y"].shape[0]
+            n = batch_size_of(batch)
             seen += n
-            sums["loss"] += loss.detach().float() * n
-            sums["correct"] += (out["logits"].detach().argmax(1) == batch["y"]).sum()
-            for key, value in out.items():
-                if key not in ("loss", "logits") and torch.is_tensor(value) and value.ndim == 0:
-                    sums[key] = sums.get(key, torch.zeros((), device=self.device)) + value.detach().float() * n
+            for key, value in {"loss": out["loss"].detach().float(), **scalar_extras(out)}.items():
+                sums[key] = sums.get(key, torch.zeros((), device=self.device)) + value * n
             self.logger.advance_bar("train", f"{seen / (time.perf_counter() - t0):.0f} samples/s")
             if self.stop_requested:
                 break
         elapsed = time.perf_counter() - t0
         total = dist.all_reduce_sum(torch.tensor(float(seen), device=self.device)).item()
-        reduced = {k: dist.all_reduce_sum(v).item() / max(total, 1) for k, v in sums.items()}
-        metrics = {"train/loss": reduced.pop("loss"), "train/accuracy": reduced.pop("correct"),
-                   "train/samples_per_s": total / max(elapsed, 1e-9), "lr": self.optimizer.param_groups[0]["lr"]}
-        metrics.update({f"train/{k}": v for k, v in reduced.items()})
+        metrics = {f"train/{k}": dist.all_reduce_sum(v).item() / max(total, 1) for k, v in sums.items()}
+        metrics.update({"train/samples_per_s": total / max(elapsed, 1e-9), "lr": self.optimizer.param_groups[0]["lr"]})
         return metrics
 
     def _finite(self, loss: torch.Tensor, batch: dict[str, torch.Tensor]) -> bool:
@@ -221,19 +248,11 @@ class Trainer:
                             f"stopped; the last good checkpoint is kept in {self.ckpt_dir}. Lower optim.lr, check the "
                             f"inputs for NaN/inf (signlip doctor), or set trainer.nan_policy=skip")
 
-    def predict(self, split: str) -> tuple[np.ndarray, np.ndarray, float]:
-        """Logits, targets (in dataset order) and mean loss over a split; gathered across ranks."""
-        logits, y = predict_logits(self.forward_model, self.transform, self.loaders[split], self.device,
-                                   self.amp_dtype, self.settings.channels_last)
-        loss = self.objective.loss(torch.from_numpy(logits), torch.from_numpy(y)).item()
-        return logits, y, loss
-
-    def validate(self, split: str = "val") -> tuple[dict[str, float], dict[str, Any]]:
-        logits, y, loss = self.predict(split)
-        report = classification_report(logits, y, self.data.classes, ci=False)
-        metrics = {f"{split}/loss": loss, f"{split}/accuracy": report["accuracy"],
-                   f"{split}/balanced_accuracy": report["balanced_accuracy"], f"{split}/macro_f1": report["macro_f1"]}
-        return metrics, report
+    def evaluate(self, split: str = "val") -> dict[str, float]:
+        """`<split>/<metric>` over a split: the objective's loss and scalars, then the evaluator's metrics."""
+        metrics = run_evaluation(self.forward_model, self.objective, self.evaluator, self.loaders[split],
+                                 self.transform, self.device, self.amp_dtype, self.settings.channels_last)
+        return {f"{split}/{k}": v for k, v in metrics.items()}
 
     def fit(self) -> dict[str, Any]:
         """Train until max_epochs or early stopping; restore the best weights; return the final summary."""
@@ -252,29 +271,32 @@ class Trainer:
                                       f"state after epoch {self.epoch} — resume with trainer.resume="
                                       f"{self.ckpt_dir / 'last.pt'} (or auto) to redo that epoch")
                     break
-                val_metrics, report = self.validate("val")
+                val_metrics = self.evaluate("val")
                 self.epoch += 1
                 metrics = {**train_metrics, **val_metrics}
-                if s.monitor not in metrics:
-                    raise SignlipError(f"trainer.monitor={s.monitor} is not a logged metric — choose one of "
+                if self.monitor not in metrics:
+                    raise SignlipError(f"trainer.monitor={self.monitor} is not a logged metric — choose one of "
                                        f"{', '.join(sorted(metrics))}")
-                value = metrics[s.monitor]
+                value = metrics[self.monitor]
                 self.schedule.step_epoch(value)
                 improved = self.early.update(value, self.epoch)
                 self.history.append({"epoch": self.epoch, **metrics})
                 self.logger.log_epoch(self.epoch, metrics)
-                self.logger.log_confusion("val/confusion", np.asarray(report["confusion_matrix"]), self.epoch)
+                for tag, image in self.evaluator.images().items():
+                    self.logger.log_image(f"val/{tag}", image, self.epoch)
                 self._print_epoch(metrics, improved)
-                stuck = self._check_chance(report)
+                alarm = self.evaluator.check_alarm(self.epoch, self.history)
+                if alarm is not None:
+                    self._print_alarm(alarm)
+                self.save("last.pt")
                 if improved:
                     self.best_state = copy.deepcopy({k: v.detach().cpu() for k, v in self.model.state_dict().items()})
-                    self.save("best.pt")
-                self.save("last.pt")
-                if stuck and s.stop_on_chance:
-                    self.logger.print("stopping: trainer.stop_on_chance=true")
+                    self.copy_checkpoint("last.pt", "best.pt")  # serialised once, written twice
+                if alarm is not None and s.stop_on_alarm:
+                    self.logger.print("stopping: trainer.stop_on_alarm=true")
                     break
                 if self.early.should_stop:
-                    self.logger.print(f"early stopping: {s.monitor} has not improved for {self.early.patience} "
+                    self.logger.print(f"early stopping: {self.monitor} has not improved for {self.early.patience} "
                                       f"epochs (best {self.early.best:.4f} at epoch {self.early.best_epoch})")
                     break
         finally:
@@ -284,32 +306,32 @@ class Trainer:
             self.model.load_state_dict(self.best_state)  # early stopping restores the best weights
         return self.summary()
 
-    def _check_chance(self, report: dict[str, Any]) -> bool:
-        cm = np.asarray(report["confusion_matrix"])
-        message = self.chance_alarm.check(self.epoch, report["accuracy"], report["n_samples"], cm.sum(0).tolist(),
-                                          cm.sum(1).tolist(), [h["train/loss"] for h in self.history])
-        if message is None:
-            return False
+    def _print_alarm(self, alarm) -> None:
         from rich.panel import Panel
 
-        causes = "\n".join(f"  • {c}" for c in CHANCE_CAUSES)
-        self.logger.print(Panel(f"[bold]{message}[/bold]\nLikely causes:\n{causes}\nRun `signlip doctor "
+        causes = "\n".join(f"  • {c}" for c in alarm.causes)
+        self.logger.print(Panel(f"[bold]{alarm.message}[/bold]\nLikely causes:\n{causes}\nRun `signlip doctor "
                                 f"task={self.contract.get('task')}` (same data overrides) to check the pipeline.",
-                                title="STUCK AT CHANCE", border_style="red"))
-        return True
+                                title=alarm.title, border_style="red"))
 
     def summary(self) -> dict[str, Any]:
         return {"epochs": self.epoch, "updates": self.step, "best_epoch": self.early.best_epoch,
-                "best": {"monitor": self.settings.monitor, "value": self.early.best},
+                "best": {"monitor": self.monitor, "value": self.early.best},
                 "interrupted": self.stop_requested, "skipped_nonfinite_batches": self.skipped_batches,
-                "alarms": [self.chance_alarm.fired] if self.chance_alarm.fired else [],
-                "wall_time_s": time.time() - self.started}
+                "alarms": self.evaluator.fired_alarms(), "wall_time_s": time.time() - self.started}
 
     def _print_epoch(self, m: dict[str, float], improved: bool) -> None:
-        self.logger.print(f"epoch {self.epoch:>3}/{self.settings.max_epochs}  loss {m['train/loss']:.4f}  "
-                          f"acc {m['train/accuracy']:.3f}  val_loss {m['val/loss']:.4f}  "
-                          f"val_acc {m['val/accuracy']:.3f}"
-                          f"  lr {m['lr']:.2e}  {m['train/samples_per_s']:.0f} samples/s" + ("  *" if improved else ""))
+        def short(key: str) -> str:
+            return key.split("/", 1)[1]
+
+        train = [k for k in m if k.startswith("train/") and k not in ("train/loss", "train/samples_per_s")][:3]
+        val = ["val/loss", *(f"val/{h}" for h in self.evaluator.headline)]
+        if self.monitor not in val:
+            val.append(self.monitor)
+        parts = [f"loss {m['train/loss']:.4f}", *(f"{short(k)} {m[k]:.3f}" for k in train),
+                 *(f"val_{short(k)} {m[k]:.4f}" for k in dict.fromkeys(val) if k in m)]
+        parts += [f"lr {m['lr']:.2e}", f"{m['train/samples_per_s']:.0f} samples/s", *(["*"] if improved else [])]
+        self.logger.print(f"epoch {self.epoch:>3}/{self.settings.max_epochs}  " + "  ".join(parts))
 
     # --- checkpoints --------------------------------------------------------------------------------------
     def checkpoint_payload(self) -> dict[str, Any]:
@@ -317,15 +339,13 @@ class Trainer:
             "format_version": FORMAT_VERSION,
             **self.contract,
             "model_state": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
-            "classes": list(self.data.classes),
-            "preprocessing": self.data.preprocessing,
             "optimizer": self.optimizer.state_dict(),
             "schedule": self.schedule.state_dict(),
             "scaler": self.scaler.state_dict(),
             "epoch": self.epoch,
             "step": self.step,
             "early_stopping": self.early.state_dict(),
-            "chance_alarm": self.chance_alarm.state_dict(),
+            "evaluator_state": self.evaluator.state_dict(),
             "rng": capture_rng(),
             "history": self.history,
             "seed": self.seed,
@@ -336,31 +356,34 @@ class Trainer:
             return None
         return save_checkpoint(self.checkpoint_payload(), self.ckpt_dir / name)
 
+    def copy_checkpoint(self, source: str, name: str) -> Path | None:
+        if not dist.is_main():
+            return None
+        return copy_checkpoint(self.ckpt_dir / source, self.ckpt_dir / name)
+
     def resume(self, path: str | Path) -> None:
         """Continue from a checkpoint: weights, optimizer, schedule, scaler, counters, early stopping, RNG."""
         ckpt = load_checkpoint(path)
-        if ckpt.get("task") != self.contract.get("task") or ckpt["model"] != self.contract["model"]:
-            raise SignlipError(f"cannot resume from {path}: it was trained as task {ckpt.get('task')} with model "
-                               f"{ckpt['model']['name']} {ckpt['model']['kwargs']} — resume with the same task "
-                               f"and model")
-        if list(ckpt["classes"]) != list(self.data.classes):
-            raise SignlipError(f"cannot resume from {path}: its classes differ from the data's — resume on the "
-                               f"same data")
+        for key, value in self.contract.items():
+            if key in RESUME_MAY_DIFFER or key not in ckpt or ckpt[key] == value:
+                continue
+            raise SignlipError(f"cannot resume from {path}: its {key} differs from this run's ({_brief(ckpt[key])} vs "
+                               f"{_brief(value)}) — resume with the same task, model and data")
         self.model.load_state_dict(ckpt["model_state"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.schedule.load_state_dict(ckpt["schedule"])
         self.scaler.load_state_dict(ckpt["scaler"])
         self.early.load_state_dict(ckpt["early_stopping"])
-        self.chance_alarm.load_state_dict(ckpt.get("chance_alarm", {}))
+        self.evaluator.load_state_dict(ckpt["evaluator_state"])
         self.epoch, self.step, self.history = ckpt["epoch"], ckpt["step"], list(ckpt["history"])
         restore_rng(ckpt["rng"])
         best = Path(path).with_name("best.pt")
         if best.is_file():
-            best_ckpt = load_checkpoint(best)
-            self.best_state = best_ckpt["model_state"]
+            self.best_state = load_checkpoint(best)["model_state"]
             if dist.is_main() and best.resolve() != (self.ckpt_dir / "best.pt").resolve():
-                save_checkpoint(best_ckpt, self.ckpt_dir / "best.pt")  # the new run folder is self-contained
+                copy_checkpoint(best, self.ckpt_dir / "best.pt")  # the new run folder is self-contained
         self.logger.print(f"resumed from {path} at epoch {self.epoch}, update {self.step}")
+
 
     # --- signals: finish the step, save, exit cleanly --------------------------------------------------------
     def _install_signal_handlers(self) -> None:
@@ -380,3 +403,12 @@ class Trainer:
     def _restore_signal_handlers(self) -> None:
         for sig, previous in self._previous_handlers.items():
             signal.signal(sig, previous)
+
+
+# Contract entries a resumed run may change: the composed config (e.g. more epochs) and where the data lives.
+RESUME_MAY_DIFFER = ("config", "preprocessing")
+
+
+def _brief(value: Any, limit: int = 80) -> str:
+    text = str(value)
+    return text if len(text) <= limit else text[:limit] + "…"

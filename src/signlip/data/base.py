@@ -48,7 +48,8 @@ class DataBundle:
     batch_transform: BatchTransform
     # Plain data stored in every checkpoint: fingerprint of the preprocessing + normalisation statistics.
     preprocessing: dict[str, Any] = field(default_factory=dict)
-    # Model constructor kwargs implied by the data (e.g. input_size), merged under the model config.
+    # Model constructor kwargs implied by the data (input size, num_classes = the output size), merged over the
+    # model config: facts about the data win over config defaults.
     model_kwargs: dict[str, Any] = field(default_factory=dict)
 
 

@@ -99,15 +99,10 @@ class RunLogger:
                 writer.writeheader()
             writer.writerow(row)
 
-    def log_confusion(self, tag: str, cm: np.ndarray, step: int) -> None:
-        """Confusion matrix as a row-normalised heat-map image (cheap enough for every validation)."""
-        if self.tb is None:
-            return
-        with np.errstate(invalid="ignore"):
-            norm = np.nan_to_num(cm / cm.sum(1, keepdims=True))
-        cell = max(1, 256 // max(1, len(cm)))
-        img = np.kron(norm, np.ones((cell, cell)))
-        self.tb.add_image(tag, img[None].astype(np.float32), step)
+    def log_image(self, tag: str, image: np.ndarray, step: int) -> None:
+        """A (C, H, W) float image in [0, 1] to TensorBoard."""
+        if self.tb is not None:
+            self.tb.add_image(tag, image, step)
 
     def write_json(self, name: str, data: dict[str, Any]) -> Path | None:
         if not self.enabled:

@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from signlip.data.base import SPLITS, BatchTransform, DataBundle
+from signlip.data.landmarks.augment import augment_landmarks
 from signlip.data.manifest import Manifest, class_names, read_manifest
-from signlip.data.transforms import augment_landmarks
 from signlip.errors import SignlipError
 from signlip.registry import DATASETS
 
@@ -165,7 +165,7 @@ def build_landmark_data(manifest: str | None = None, synthetic: dict[str, Any] |
     if normalise not in ("sequence", "none"):
         raise SignlipError(f"data.normalise={normalise} — choose sequence or none")
     if manifest is None:
-        from signlip.data.synthetic_hands import make_synthetic_hands
+        from signlip.data.landmarks.synthetic import make_synthetic_hands
 
         synthetic = dict(synthetic or {})
         root = synthetic.pop("root", "data/synthetic/hands")
@@ -191,4 +191,5 @@ def build_landmark_data(manifest: str | None = None, synthetic: dict[str, Any] |
             "feature_shape": list(expected), "mean": mean.tolist(), "std": std.tolist(),
             "manifest": str(Path(manifest).resolve())}
     return DataBundle(classes=classes, splits=loaded, batch_transform=LandmarkTransform(mean, std, augment),
-                      preprocessing=prep, model_kwargs={"input_size": int(np.prod(expected))})
+                      preprocessing=prep,
+                      model_kwargs={"input_size": int(np.prod(expected)), "num_classes": len(classes)})

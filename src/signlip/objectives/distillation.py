@@ -59,7 +59,7 @@ def load_teacher(checkpoint: str | Path | Mapping[str, Any], classes: Sequence[s
     The checkpoint holds `{"model": {"name", "kwargs"}, "model_state", "classes", ...}`. When `classes` is given
     (the data's class names, in label order) the teacher's classes must equal them, else SignlipError.
     """
-    from signlip.registry import build_model
+    from signlip.build import model_from_checkpoint
 
     if isinstance(checkpoint, Mapping):
         ckpt, name = checkpoint, "<in-memory checkpoint>"
@@ -77,9 +77,7 @@ def load_teacher(checkpoint: str | Path | Mapping[str, Any], classes: Sequence[s
                 else "train the teacher on the same labels or pass a matching teacher.ckpt")
         raise SignlipError(f"teacher checkpoint {name} was trained on classes {_short(teacher_classes)} but the data "
                            f"has {_short(list(classes))} — {hint}")
-    spec = ckpt["model"]
-    model = build_model(spec["name"], **dict(spec.get("kwargs") or {}))
-    model.load_state_dict(ckpt["model_state"])
+    model = model_from_checkpoint(ckpt)
     if device is not None:
         model.to(device)
     return freeze(model)
@@ -94,7 +92,7 @@ def freeze(model: nn.Module) -> nn.Module:
 
 
 class DistillObjective:
-    """Objective `(student, batch) -> {"loss", "logits", "kd_loss", "ce_loss", "agreement", "teacher_acc"}`.
+    """Objective `(student, batch) -> {"loss", "outputs", "kd_loss", "ce_loss", "agreement", "teacher_acc"}`.
 
     Args:
         teacher: the teacher network; frozen here (eval, no grad) and kept outside the student.
@@ -131,10 +129,6 @@ class DistillObjective:
                         **kwargs: Any) -> DistillObjective:
         """`load_teacher(checkpoint, classes)` wrapped in an objective; kwargs go to the constructor."""
         return cls(load_teacher(checkpoint, classes), **kwargs)
-
-    def loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Cross-entropy of the student on labels — the validation loss (validation sees no teacher)."""
-        return F.cross_entropy(logits.float(), target, label_smoothing=self.label_smoothing)
 
     def setup(self, trainer: Any) -> None:
         """Called once by `Trainer.fit`: put the teacher on the training device and, with `cache_teacher`, compute
@@ -204,7 +198,7 @@ class DistillObjective:
             t_pred = t_logits.argmax(-1)
             agreement = (logits.argmax(-1) == t_pred).float().mean()
             teacher_acc = (t_pred == y).float().mean()
-        return {"loss": parts["loss"], "logits": logits, "kd_loss": parts["kd"].detach(),
+        return {"loss": parts["loss"], "outputs": logits, "kd_loss": parts["kd"].detach(),
                 "ce_loss": parts["ce"].detach(), "agreement": agreement, "teacher_acc": teacher_acc}
 
     @torch.no_grad()
@@ -247,7 +241,7 @@ def _same_stats(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
 
 def check_teacher(ckpt: Mapping[str, Any], path: str, data: Any) -> None:
     """Refuse a teacher whose classes or preprocessing fingerprint differ from the student's data (SignlipError)."""
-    from signlip.prepare import check_fingerprint
+    from signlip.data.cache import check_fingerprint
 
     teacher_classes, classes = list(ckpt.get("classes") or []), list(data.classes)
     if teacher_classes != classes:

@@ -23,19 +23,7 @@ import numpy as np
 import torch
 
 from signlip.data.base import SPLITS, DataBundle
-from signlip.data.holistic import (
-    DEFAULT_PRESET,
-    N_POINTS,
-    feature_dim,
-    hand_present,
-    preprocessing_fingerprint,
-    preset_indices,
-    select_normalize,
-)
-from signlip.data.holistic_augment import HolisticBatchTransform
-from signlip.data.manifest import Manifest, class_names, label_indices, read_manifest
-from signlip.errors import SignlipError
-from signlip.prepare import (
+from signlip.data.cache import (
     FINGERPRINT,
     PREPARERS,
     Item,
@@ -45,6 +33,18 @@ from signlip.prepare import (
     read_raw_items,
     run_prepare,
 )
+from signlip.data.holistic.augment import HolisticBatchTransform
+from signlip.data.holistic.features import (
+    DEFAULT_PRESET,
+    N_POINTS,
+    feature_dim,
+    hand_present,
+    preprocessing_fingerprint,
+    preset_indices,
+    select_normalize,
+)
+from signlip.data.manifest import Manifest, class_names, label_indices, read_manifest
+from signlip.errors import SignlipError
 from signlip.registry import DATASETS
 
 HANDLESS_CHOICES = ("error", "skip")
@@ -59,7 +59,7 @@ class HolisticVideoPreparer:
         self.face, self.pose = face, pose
 
     def __call__(self, item: Item) -> np.ndarray:
-        from signlip.data.holistic_extract import extract_holistic
+        from signlip.data.holistic.extract import extract_holistic
 
         arr = extract_holistic(item.source, self.models_dir, mirrored_input=self.mirrored_input, face=self.face,
                                pose=self.pose, min_confidence=self.min_confidence)
@@ -73,7 +73,7 @@ class GislrSequencePreparer:
     """Picklable per-sequence work for `run_prepare`: one GISLR parquet → float32 (T, 543, 3)."""
 
     def __call__(self, item: Item) -> np.ndarray:
-        from signlip.data.gislr import read_gislr_parquet
+        from signlip.data.formats.gislr import read_gislr_parquet
 
         arr = read_gislr_parquet(item.source)
         if len(arr) == 0 or not hand_present(arr).any():
@@ -82,8 +82,8 @@ class GislrSequencePreparer:
 
 
 def _video_fingerprint(settings: dict[str, Any]) -> dict[str, Any]:
-    from signlip.data.holistic_extract import model_path
-    from signlip.data.roi import model_sha256
+    from signlip.data.clips.roi import model_sha256
+    from signlip.data.holistic.extract import model_path
 
     models_dir = settings.get("models_dir", "models")
     kinds = ["hand"] + [k for k in ("face", "pose") if settings.get(k, True)]
@@ -117,7 +117,7 @@ def prepare_holistic(format: str = "videos", raw_manifest: str | None = None, ro
                                         bool(settings.get("pose", True)))
         source, description = raw_manifest, "MediaPipe holistic"
     elif format == "gislr":
-        from signlip.data.gislr import _pyarrow_parquet, read_gislr_index
+        from signlip.data.formats.gislr import _pyarrow_parquet, read_gislr_index
 
         if not root:
             raise SignlipError("data.format=gislr needs data.root=<folder with train.csv>")
@@ -235,7 +235,7 @@ def source_fingerprint(paths: list[str]) -> dict[str, Any]:
 
 
 def _synthetic_manifest(synthetic: dict[str, Any] | None) -> str:
-    from signlip.data.synthetic_holistic import make_synthetic_holistic
+    from signlip.data.holistic.synthetic import make_synthetic_holistic
 
     synthetic = dict(synthetic or {})
     root = synthetic.pop("root", "data/synthetic/holistic")
@@ -288,7 +288,7 @@ def build_holistic_data(manifest: str | None = None, raw_manifest: str | None = 
         loaded[split], handless = load_split(m, split, classes, settings, on_handless)
         left_out += handless
     if left_out:
-        from signlip.logging import console
+        from signlip.run_logger import console
 
         console.print(f"[yellow]data.on_handless=skip: left out {len(left_out)} sample(s) with no hand in any "
                       f"frame[/yellow]", soft_wrap=True)
@@ -301,4 +301,4 @@ def build_holistic_data(manifest: str | None = None, raw_manifest: str | None = 
             **preprocessing_fingerprint(preset, int(max_len), drop_handless, long_mode),
             "source_fingerprint": fingerprint, "manifest": str(Path(manifest).resolve())}
     return DataBundle(classes=classes, splits=loaded, batch_transform=transform, preprocessing=prep,
-                      model_kwargs={"input_dim": feature_dim(preset)})
+                      model_kwargs={"input_dim": feature_dim(preset), "num_classes": len(classes)})

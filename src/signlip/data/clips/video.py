@@ -168,7 +168,7 @@ def resize_frames(frames: np.ndarray, size: tuple[int, int], gray: bool | None =
     return out
 
 
-def resample_indices(timestamps: np.ndarray, fps: float) -> np.ndarray:
+def fps_indices(timestamps: np.ndarray, fps: float) -> np.ndarray:
     """Indices into frames with these timestamps (s) that resample them to a constant `fps`, nearest in time.
 
     Output times are t0, t0 + 1/fps, … up to the last timestamp, so a 2 s clip gives ~2·fps frames whatever its
@@ -239,7 +239,7 @@ def read_frames(
         raise SignlipError(f"no frames could be decoded from {path} — the file is truncated or uses a codec this "
                            f"OpenCV build cannot read; {_REENCODE}")
     if fps is not None:
-        idx = resample_indices(np.asarray(times), fps)
+        idx = fps_indices(np.asarray(times), fps)
         return np.stack([frames[i] for i in idx])
     return np.stack(frames)
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from signlip.data.holistic import FACE, FACE_MIRROR, LEFT_HAND, N_POINTS, POSE, RIGHT_HAND
+from signlip.data.holistic.features import FACE, FACE_MIRROR, LEFT_HAND, N_POINTS, POSE, RIGHT_HAND
 from signlip.data.manifest import write_manifest
 from signlip.errors import SignlipError
 

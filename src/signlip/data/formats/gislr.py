@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from signlip.data.holistic import N_POINTS, PART_SIZES, PARTS, hand_present
+from signlip.data.holistic.features import N_POINTS, PART_SIZES, PARTS, hand_present
 from signlip.errors import SignlipError
 
 REQUIRED_COLUMNS = ("frame", "type", "landmark_index", "x", "y", "z")

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from signlip.data.holistic import FACE, LEFT_HAND, N_FACE, N_POINTS, POSE, RIGHT_HAND
+from signlip.data.holistic.features import FACE, LEFT_HAND, N_FACE, N_POINTS, POSE, RIGHT_HAND
 from signlip.errors import SignlipError
 
 MODEL_FILES = {"face": "face_landmarker.task", "hand": "hand_landmarker.task", "pose": "pose_landmarker_full.task"}

@@ -5,7 +5,7 @@ points that `holistic.select_normalize` caches (nose at the origin, body-size un
 layout with `holistic_mirror_index()`. Each augmentation has its own probability, drawn per sequence. NaN points
 (missing detections) stay NaN; padded frames (mask False) are ignored and come back as NaN.
 
-Rotation, scaling and shift reuse `signlip.data.transforms`; this module adds shear, horizontal flip with
+Rotation, scaling and shift reuse `signlip.data.landmarks.augment`; this module adds shear, horizontal flip with
 left/right swapping, temporal resampling and frame masking. `HolisticBatchTransform` chains augmentation and
 `motion_features_torch` into the `BatchTransform` the `asl_tcn_transformer` task needs.
 """
@@ -17,9 +17,9 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from signlip.data import transforms
 from signlip.data.base import BatchTransform
-from signlip.data.holistic import DEFAULT_PRESET, anchor_index, motion_features_torch, preset_mirror_index
+from signlip.data.holistic.features import DEFAULT_PRESET, anchor_index, motion_features_torch, preset_mirror_index
+from signlip.data.landmarks import augment as transforms
 
 
 def _chosen(batch: int, p: float, device: torch.device) -> torch.Tensor:

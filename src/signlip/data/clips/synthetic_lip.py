@@ -161,7 +161,7 @@ def _settings_hash(settings: dict) -> str:
 
 def _write_speaker(job: tuple) -> list[tuple[str, str, str, str]]:
     """Draw and encode every clip of one speaker; return its manifest rows. Top level: runs in worker processes."""
-    from signlip.data.video import write_video
+    from signlip.data.clips.video import write_video
 
     root, folder, split, speaker_id, names, orders, settings = job
     frame_size, n_frames, seed = tuple(settings["frame_size"]), settings["n_frames"], settings["seed"]

@@ -232,7 +232,7 @@ def nose_position(arr: np.ndarray) -> tuple[np.ndarray, str]:
     return (pts.mean(0) if len(pts) else np.zeros(2)), "centroid"
 
 
-def resample_indices(n: int, max_len: int) -> np.ndarray:
+def uniform_indices(n: int, max_len: int) -> np.ndarray:
     """Frame indexes that uniformly resample n frames to at most max_len (identity when n <= max_len)."""
     if n <= max_len:
         return np.arange(n)
@@ -255,7 +255,7 @@ def select_normalize(arr: np.ndarray, preset: str | list[int] = DEFAULT_PRESET, 
     nose, nose_from = nose_position(arr)
     scale, scale_from = body_scale(arr)
     if long_mode == "resample":
-        arr = arr[resample_indices(len(arr), max_len)]
+        arr = arr[uniform_indices(len(arr), max_len)]
     elif long_mode == "truncate":
         arr = arr[:max_len]
     else:

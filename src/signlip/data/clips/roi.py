@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from signlip.data.video import resize_frames, to_gray
+from signlip.data.clips.video import resize_frames, to_gray
 from signlip.errors import SignlipError
 
 # Outer lip contour of the 468/478-point face mesh (MediaPipe FACEMESH_LIPS, outer ring).

@@ -15,9 +15,7 @@ import numpy as np
 import torch
 
 from signlip.data.base import SPLITS, BatchTransform, DataBundle
-from signlip.data.manifest import Manifest, class_names, label_indices, read_manifest
-from signlip.errors import SignlipError
-from signlip.prepare import (
+from signlip.data.cache import (
     PREPARERS,
     Item,
     PrepareResult,
@@ -27,11 +25,13 @@ from signlip.prepare import (
     read_raw_items,
     run_prepare,
 )
+from signlip.data.manifest import Manifest, class_names, label_indices, read_manifest
+from signlip.errors import SignlipError
 from signlip.registry import DATASETS
 
 SYNTHETIC = {}  # kind → (module, function): generators of raw synthetic videos + manifest
-SYNTHETIC["lip"] = ("signlip.data.synthetic_lip", "make_synthetic_lip")
-SYNTHETIC["rgb"] = ("signlip.data.synthetic_rgb", "make_synthetic_rgb")
+SYNTHETIC["lip"] = ("signlip.data.clips.synthetic_lip", "make_synthetic_lip")
+SYNTHETIC["rgb"] = ("signlip.data.clips.synthetic_rgb", "make_synthetic_rgb")
 
 
 # --- prepare ------------------------------------------------------------------------------------------------------
@@ -44,8 +44,8 @@ class VideoClipPreparer:
         self.roi, self.margin, self.smoothing, self.face_model = roi, margin, smoothing, face_model
 
     def __call__(self, item: Item) -> np.ndarray:
-        from signlip.data.roi import extract_roi
-        from signlip.data.video import read_frames, temporal_sample
+        from signlip.data.clips.roi import extract_roi
+        from signlip.data.clips.video import read_frames, temporal_sample
 
         # Full frames for face detection (bounded size); the ROI step resizes to the clip size.
         frames = read_frames(item.source, fps=self.fps, gray=False, max_side=640 if self.roi == "mediapipe" else None)
@@ -65,7 +65,7 @@ def clip_fingerprint(settings: dict[str, Any], face_model: str | None) -> dict[s
           "size": list(settings["size"]), "gray": settings["gray"], "roi": settings["roi"],
           "margin": settings.get("margin"), "smoothing": settings.get("smoothing")}
     if settings["roi"] == "mediapipe":
-        from signlip.data.roi import model_sha256
+        from signlip.data.clips.roi import model_sha256
 
         fp["face_model_sha256"] = model_sha256(face_model)
     return fp
@@ -158,7 +158,7 @@ class ClipTransform(BatchTransform):
         x = x.unsqueeze(1) if x.ndim == 4 else x.permute(0, 4, 1, 2, 3)  # (B, C, T, H, W)
         x = x.float().div_(255.0)
         if training and self.augment:
-            from signlip.data.clip_transforms import augment_clips
+            from signlip.data.clips.augment import augment_clips
 
             x = augment_clips(x, **self.augment, inplace=True)  # x is this batch's own float copy
         if self.normalise:
@@ -204,4 +204,4 @@ def build_clip_data(manifest: str | None = None, raw_manifest: str | None = None
     prep = {"kind": "clips", "classes": classes, "fingerprint": fingerprint, "mean": mean, "std": std,
             "manifest": str(Path(manifest).resolve())}
     return DataBundle(classes=classes, splits=loaded, batch_transform=ClipTransform(mean, std, augment),
-                      preprocessing=prep, model_kwargs={})
+                      preprocessing=prep, model_kwargs={"num_classes": len(classes)})

@@ -93,7 +93,7 @@ def run_prepare(items: list[Item], fn: Callable[[Item], np.ndarray], cache_dir: 
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from signlip.logging import console
+    from signlip.run_logger import console
 
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)

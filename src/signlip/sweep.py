@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -163,34 +162,3 @@ def print_report(result: dict[str, Any], folder: Path, console) -> None:
     console.print("best val is the model-selection score (the max over epochs of one split: optimistic); report the "
                   "test accuracy as mean ± sd over seeds, with the per-run 95% CI for the test-set size.",
                   soft_wrap=True)
-
-
-def main(argv: list[str]) -> None:
-    """`signlip report <folder>` or `signlip report dir=<folder>`; one line + exit 2 on bad input."""
-    from signlip.logging import console
-
-    if any(a in ("-h", "--help") for a in argv):
-        print("usage: signlip report <sweep folder>\n  reads every run.json under the folder (a `signlip train -m "
-              "seed=1,2,3` sweep), prints the runs and mean ± sd across seeds, writes report_curves.png and "
-              "report.json there")
-        return
-    if len(argv) != 1:
-        print("signlip: error: usage: signlip report <sweep folder>  (e.g. outputs/multirun/landmark_gru/<date>)",
-              file=sys.stderr)
-        sys.exit(2)
-    args = argv
-    folder = Path(args[0].split("=", 1)[1] if args[0].startswith("dir=") else args[0]).expanduser()
-    try:
-        runs = load_runs(folder)
-        result = summarise(runs)
-        png = plot_curves(runs, folder / "report_curves.png")
-        (folder / "report.json").write_text(json.dumps(result, indent=2, default=str))
-    except SignlipError as exc:
-        print(f"signlip: error: {exc}", file=sys.stderr)
-        sys.exit(2)
-    except OSError as exc:
-        print(f"signlip: error: cannot write the report into {folder} ({exc.strerror or exc}) — check its permissions",
-              file=sys.stderr)
-        sys.exit(2)
-    print_report(result, folder, console)
-    console.print(f"learning curves: {png}\nsummary: {folder / 'report.json'}", soft_wrap=True)

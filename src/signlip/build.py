@@ -1,0 +1,245 @@
+"""The one builder: a resolved config → a run; a checkpoint → model + preprocessing + data contract.
+
+Every command and benchmark assembles through here, so a recipe means the same thing everywhere:
+
+    run = build_run(config, settings)                # data, model, objective, evaluator, optimizer, schedule, loaders
+    trainer = make_trainer(run, run_dir, logger)     # the one Trainer over them
+    back = rebuild("best.pt", splits=("test",))      # model + data (with the checkpoint's preprocessing) + evaluator
+
+`config` is the plain dict of a composed Hydra config (`OmegaConf.to_container(cfg, resolve=True)`); Hydra itself
+never reaches this module. Specs are `{"name": ..., "kwargs": {...}}` dicts of plain data — the form they take in
+every checkpoint.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from signlip.config import TrainerSettings, check_config
+from signlip.data.base import SPLITS, DataBundle
+from signlip.errors import SignlipError
+from signlip.registry import DATASETS, EVALUATORS, MODELS, OBJECTIVES, Registry, load_all
+
+# Keys of the `data` group that configure the DataLoaders, not the data module.
+LOADER_KEYS = ("batch_size", "eval_batch_size", "num_workers", "stratified", "pin_memory")
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def spec(group: dict[str, Any]) -> dict[str, Any]:
+    """A config group `{name, **kwargs}` → the spec `{"name", "kwargs"}`."""
+    kwargs = dict(group)
+    return {"name": kwargs.pop("name"), "kwargs": kwargs}
+
+
+def instantiate(registry: Registry, entry: dict[str, Any], *args: Any, hint: str = "") -> Any:
+    """Build a registered entry from its spec; a constructor rejecting its settings is a bad setting, not a crash."""
+    load_all()
+    factory = registry.get(entry["name"])
+    try:
+        return factory(*args, **entry["kwargs"])
+    except SignlipError:
+        raise
+    except (TypeError, ValueError, KeyError, RuntimeError) as exc:
+        reason = (str(exc).strip().splitlines() or [""])[0]
+        raise SignlipError(f"{registry.kind} {entry['name']} rejected its settings ({type(exc).__name__}: {reason}) — "
+                           f"fix the {hint or registry.kind + '.*'} overrides (`signlip train --cfg job` shows them)") \
+            from exc
+
+
+# --- the parts ---------------------------------------------------------------------------------------------------
+def data_settings(data_config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(data module spec, DataLoader kwargs) from the `data` config group."""
+    cfg = dict(data_config)
+    loader = {k: cfg.pop(k) for k in LOADER_KEYS if k in cfg}
+    return spec(cfg), loader
+
+
+def build_data(config: dict[str, Any], seed: int | None = None, preprocessing: dict[str, Any] | None = None,
+               splits: tuple[str, ...] = SPLITS, manifest: str | None = None) -> DataBundle:
+    """The data module of `config["data"]`; with `preprocessing` (a checkpoint's) its classes and statistics are
+    reused and data prepared differently is refused. `manifest` replaces the configured data."""
+    entry, _ = data_settings(config["data"])
+    if manifest is not None:
+        entry["kwargs"]["manifest"] = manifest
+    entry["kwargs"].update(seed=int(config.get("seed", 0)) if seed is None else seed, splits=tuple(splits))
+    if preprocessing is not None:
+        entry["kwargs"]["preprocessing"] = preprocessing
+    return instantiate(DATASETS, entry, hint="data.*")
+
+
+def model_spec(config: dict[str, Any], data: DataBundle) -> dict[str, Any]:
+    entry = spec(config["model"])
+    entry["kwargs"].update(data.model_kwargs)  # facts about the data (input size, output size) win over config
+    return entry
+
+
+def objective_spec(config: dict[str, Any], data: DataBundle) -> dict[str, Any]:
+    """The objective's spec with data-dependent settings resolved to plain values (stored in checkpoints)."""
+    entry = spec(config["objective"])
+    load_all()
+    resolve = getattr(OBJECTIVES.get(entry["name"]), "resolve_kwargs", None)
+    if resolve is not None:
+        entry["kwargs"] = resolve(data, entry["kwargs"])
+    return entry
+
+
+def model_from_checkpoint(ckpt: dict[str, Any]) -> torch.nn.Module:
+    """The checkpoint's model with its weights (eval mode is the caller's choice)."""
+    model = instantiate(MODELS, {"name": ckpt["model"]["name"], "kwargs": dict(ckpt["model"].get("kwargs") or {})})
+    model.load_state_dict(ckpt["model_state"])
+    return model
+
+
+def resolve_monitor(settings: TrainerSettings, evaluator: Any) -> None:
+    """Fill `trainer.monitor` / `trainer.mode` from the evaluator when the config leaves them null."""
+    default = f"val/{evaluator.monitor}"
+    if settings.monitor is None:
+        settings.monitor = default
+    if settings.mode is None:
+        settings.mode = (evaluator.mode if settings.monitor == default
+                         else "min" if settings.monitor.endswith("loss") else "max")
+
+
+# --- a training run ----------------------------------------------------------------------------------------------
+@dataclass
+class Run:
+    """Everything `signlip train` trains, built from one config."""
+
+    config: dict[str, Any]
+    settings: TrainerSettings
+    task: str
+    seed: int
+    data: DataBundle
+    model: torch.nn.Module
+    objective: Any
+    evaluator: Any
+    optimizer: torch.optim.Optimizer
+    schedule: Any
+    loaders: dict[str, Any]
+    contract: dict[str, Any]  # what every checkpoint of this run carries besides the training state
+
+    @property
+    def parameters(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+
+def build_run(config: dict[str, Any], settings: TrainerSettings, device: torch.device | None = None,
+              objective: Any = None, report=print) -> Run:
+    """Data, model, objective, evaluator, optimizer, schedule and loaders from a resolved config.
+
+    `objective`: None → built from `config["objective"]`; or a factory `(data, model) -> objective` called once both
+    are built (distillation: load the teacher and check it against the data). The checkpoint contract records the
+    configured objective either way — what the model is scored and rebuilt with. `report` prints choices made on
+    the way (the batch size finder's)."""
+    from signlip.data.loaders import make_loaders
+    from signlip.optim import Schedule, build_optimizer
+    from signlip.trainer import autocast_dtype, select_device
+
+    device = device or select_device(settings.device)
+    check_config(config, settings, device)
+    seed = int(config.get("seed", 0))
+    data = build_data(config, seed)
+    model_entry = model_spec(config, data)
+    model = instantiate(MODELS, model_entry, hint="model.*")
+    objective_entry = objective_spec(config, data)
+    objective = instantiate(OBJECTIVES, objective_entry, hint="objective.*") if objective is None \
+        else objective(data, model)
+    evaluator_entry = spec(config["evaluator"])
+    evaluator = instantiate(EVALUATORS, evaluator_entry, data, hint="evaluator.*")
+    resolve_monitor(settings, evaluator)
+    _, loader_kwargs = data_settings(config["data"])
+    if loader_kwargs.get("batch_size") == "auto":
+        from signlip.batch_size import auto_batch_size
+
+        loader_kwargs["batch_size"] = auto_batch_size(model, objective, data, device,
+                                                      autocast_dtype(settings.precision), report=report)
+    loaders = make_loaders(data, seed=seed, pin_memory=device.type == "cuda", **loader_kwargs)
+    optim_entry = spec(config["optim"])
+    optimizer = instantiate_with(build_optimizer, "optim.*", model.parameters(), optim_entry["name"],
+                                 **optim_entry["kwargs"])
+    sched_entry = spec(config["sched"])
+    steps_per_epoch = -(-min(len(loaders["train"]), settings.limit_train_batches or 10**12)
+                        // settings.grad_accum_steps)
+    schedule = instantiate_with(Schedule, "sched.*", optimizer, sched_entry["name"], steps_per_epoch,
+                                settings.max_epochs, mode=settings.mode, **sched_entry["kwargs"])
+    task = config.get("task_name", "custom")
+    contract = {"task": task, "model": model_entry, "objective": objective_entry, "evaluator": evaluator_entry,
+                "classes": list(data.classes), "preprocessing": data.preprocessing, "config": config}
+    return Run(config, settings, task, seed, data, model, objective, evaluator, optimizer, schedule, loaders,
+               contract)
+
+
+def instantiate_with(factory, hint: str, *args: Any, **kwargs: Any) -> Any:
+    """`factory(*args, **kwargs)` for parts built by function rather than registry (optimizer, schedule)."""
+    try:
+        return factory(*args, **kwargs)
+    except SignlipError:
+        raise
+    except (TypeError, ValueError, KeyError, RuntimeError) as exc:
+        reason = (str(exc).strip().splitlines() or [""])[0]
+        raise SignlipError(f"{hint[:-2]} rejected its settings ({type(exc).__name__}: {reason}) — fix the {hint} "
+                           f"overrides (`signlip train --cfg job` shows them)") from exc
+
+
+def make_trainer(run: Run, run_dir: str | Path, logger=None):
+    """The Trainer over a built run."""
+    from signlip.trainer import Trainer
+
+    return Trainer(run.model, run.objective, run.evaluator, run.optimizer, run.schedule, run.data, run.loaders,
+                   run.settings, run_dir, run.contract, logger, run.seed)
+
+
+# --- back from a checkpoint --------------------------------------------------------------------------------------
+@dataclass
+class Rebuilt:
+    """A checkpoint's model, its data (only the asked splits, with the checkpoint's preprocessing), objective and
+    evaluator — what evaluate, predict, export and benchmark start from."""
+
+    checkpoint: dict[str, Any]
+    model: torch.nn.Module
+    data: DataBundle
+    objective: Any
+    evaluator: Any
+
+    def loader(self, split: str, batch_size: int | None = None):
+        """A sequential DataLoader over one split, batched as the run evaluated."""
+        from signlip.data.loaders import make_loaders
+
+        _, loader_kwargs = data_settings(self.checkpoint["config"]["data"])
+        bs = batch_size or loader_kwargs.get("eval_batch_size") or loader_kwargs.get("batch_size")
+        bs = bs if isinstance(bs, int) else 32  # batch_size=auto
+        return make_loaders(self.data, batch_size=bs, eval_batch_size=bs,
+                            num_workers=loader_kwargs.get("num_workers", 0))[split]
+
+
+def rebuild(checkpoint: str | Path | dict[str, Any], splits: tuple[str, ...] = ("test",),
+            manifest: str | None = None) -> Rebuilt:
+    """Model + data + objective + evaluator from a checkpoint alone. The data is the checkpoint's own (its
+    manifest, if still on disk) unless `manifest` points elsewhere; either way it is preprocessed exactly as the
+    checkpoint was trained, and refused if it was prepared differently."""
+    from signlip.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(checkpoint) if not isinstance(checkpoint, dict) else checkpoint
+    config, prep = ckpt["config"], ckpt["preprocessing"]
+    if manifest is None:
+        if prep.get("manifest") and Path(prep["manifest"]).is_file():
+            manifest = prep["manifest"]
+        elif config["data"].get("manifest") is not None:
+            raise SignlipError(f"the data this checkpoint was trained on ({prep.get('manifest')}) is not here — pass "
+                               f"data.manifest=<manifest with a {'/'.join(splits)} split>")
+    data = build_data(config, preprocessing=prep, splits=splits, manifest=manifest)
+    model = model_from_checkpoint(ckpt)
+    objective = instantiate(OBJECTIVES, ckpt["objective"])
+    evaluator = instantiate(EVALUATORS, ckpt["evaluator"], data)
+    return Rebuilt(ckpt, model, data, objective, evaluator)
