@@ -2,22 +2,32 @@
 distillation epoch with cached teacher logits vs a teacher forward every step. Repetitions alternate between the
 contenders so that load changes hit both alike; medians are printed as Markdown.
 
-    python scripts/bench_distill.py [--reps 5] [--frames 16] [--size 112] [--clips 16] [--variant large,small]
+    python scripts/bench_distill.py [--reps 5] [--clips 16] [--variant large,small] [--frames T] [--size S]
 
-`--variant` takes one or more comma-separated student variants; the distillation epoch uses the first.
+The recipe is `signlip distill`'s, composed from conf/ (conf/distill.yaml over the student's task, the teacher's
+task named by its `teacher` group): student and teacher models, data (the built-in synthetic RGB sign clips,
+prepared on first use), batch size, optimizer, schedule, KD temperature and α. The teacher has random weights (its
+speed does not depend on them). The distillation epoch is the Trainer's own (`Trainer.train_one_epoch` over the
+first `--clips` clips of its epoch order), once with `distill.cache_teacher=false` and once with the cache filled
+for those clips.
+`--variant` takes one or more comma-separated student variants; the distillation epoch uses the first. `--frames`,
+`--size`, `--classes` and `--batch` override the recipe (data.prepare.n_frames, data.prepare.size,
+data.synthetic.n_classes, data.batch_size); a new clip size prepares the synthetic clips again.
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import tempfile
 import time
+from pathlib import Path
 
 import torch
 
-from signlip.models.i3d import I3D
-from signlip.models.mobilenetv3 import MobileNetV3Student
-from signlip.objectives.distillation import DistillObjective
+from signlip.benchmarking import compose_task, epoch_batches, task_run
+
+STUDENT = "mobilenetv3"
 
 
 def size_mb(model: torch.nn.Module) -> float:
@@ -35,7 +45,7 @@ def latency(model: torch.nn.Module, x: torch.Tensor) -> float:
     return time.perf_counter() - t
 
 
-def streaming_fps(student: MobileNetV3Student, frames: torch.Tensor, window: int, threads: int) -> float:
+def streaming_fps(student, frames: torch.Tensor, window: int, threads: int) -> float:
     """Frames/s of a sliding-window stream: 1 / median time per pushed frame (robust to load spikes)."""
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -53,40 +63,64 @@ def streaming_fps(student: MobileNetV3Student, frames: torch.Tensor, window: int
         torch.set_num_threads(before)
 
 
-def distill_epoch(objective: DistillObjective, student: torch.nn.Module, clips: torch.Tensor, labels: torch.Tensor,
-                  batch_size: int) -> float:
-    """One training epoch (forward, KD loss, backward, AdamW step) over `clips` (N, 3, T, H, W)."""
-    optimizer = torch.optim.AdamW(student.parameters(), lr=5e-5)
-    student.train()
+def timed_epoch(trainer) -> float:
+    """Seconds of one `Trainer.train_one_epoch` (capped at trainer.limit_train_batches)."""
     t = time.perf_counter()
-    for start in range(0, len(clips), batch_size):
-        idx = torch.arange(start, min(start + batch_size, len(clips)))
-        out = objective(student, {"x": clips[idx], "y": labels[idx], "index": idx})
-        out["loss"].backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+    trainer.train_one_epoch()
     return time.perf_counter() - t
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=5)
-    ap.add_argument("--frames", type=int, default=16)
-    ap.add_argument("--size", type=int, default=112)
-    ap.add_argument("--classes", type=int, default=6)
+    ap.add_argument("--frames", type=int, default=None, help="clip length T (default: the recipe's)")
+    ap.add_argument("--size", type=int, default=None, help="clip height = width (default: the recipe's)")
+    ap.add_argument("--classes", type=int, default=None, help="synthetic classes (default: the recipe's)")
     ap.add_argument("--variant", default="large", help="student variant(s), comma-separated: large,small")
     ap.add_argument("--clips", type=int, default=16, help="clips in the distillation epoch (0: skip it)")
-    ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--batch", type=int, default=None, help="batch size (default: the distillation recipe's)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--data-root", default=None, help="synthetic RGB clips folder (default: the recipe's)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    t, s = args.frames, args.size
+
+    from signlip.build import instantiate, make_trainer, model_spec
+    from signlip.objectives.distillation import DistillObjective, freeze
+    from signlip.registry import MODELS
+    from signlip.run_logger import RunLogger
+
     variants = [v.strip() for v in args.variant.split(",") if v.strip()]
-    teacher = I3D(args.classes).eval()
-    students = {v: MobileNetV3Student(args.classes, variant=v).eval() for v in variants}
+    overrides = [f"model.variant={variants[0]}"]
+    for flag, key in ((args.frames, "data.prepare.n_frames"), (args.classes, "data.synthetic.n_classes"),
+                      (args.batch, "data.batch_size"), (args.data_root, "data.synthetic.root")):
+        if flag is not None:
+            overrides.append(f"{key}={flag}")
+    if args.size is not None:
+        overrides.append(f"data.prepare.size=[{args.size},{args.size}]")
+    base, _, _ = compose_task(STUDENT, overrides, "distill")
+    batch = int(base["data"]["batch_size"])
+    if args.clips > 0:
+        overrides.append(f"trainer.limit_train_batches={max(1, args.clips // batch)}")
+    teacher_config = compose_task(base["teacher"]["task"])[0]  # only its model group is used, on the student's data
+    kd = base["distill"]
+
+    def distill(data, student):
+        # The teacher task's model on the student's data (same clips, same classes), random weights.
+        teacher = freeze(instantiate(MODELS, model_spec(teacher_config, data)))
+        return DistillObjective(teacher, temperature=kd["temperature"], alpha=kd["alpha"], cache_teacher=False,
+                                label_smoothing=base["objective"]["label_smoothing"])
+
+    config, settings, run = task_run(STUDENT, overrides, device="cpu", config_name="distill", objective=distill)
+    teacher = run.objective.teacher
+    students = {variants[0]: run.model}
+    for v in variants[1:]:
+        other = compose_task(STUDENT, [*overrides, f"model.variant={v}"], "distill")[0]
+        students[v] = instantiate(MODELS, model_spec(other, run.data))
+    for m in students.values():
+        m.eval()
     models = {"teacher": teacher, **students}
-    clip = torch.randn(1, 3, t, s, s)  # (B, C, T, H, W)
+    clip = run.data.batch_transform(run.data.splits["val"].__getitems__([0]), training=False)["x"]  # (1, C, T, H, W)
+    _, channels, t, h, w = clip.shape
     for m in models.values():
         latency(m, clip)  # warm-up (oneDNN primitive creation)
     times: dict[str, list[float]] = {k: [] for k in models}
@@ -99,33 +133,46 @@ def main() -> None:
     fps = {(v, n): [] for v in variants for n in (args.threads, 1)}
     for _ in range(max(1, args.reps // 2)):
         for v, n in fps:
-            fps[(v, n)].append(streaming_fps(students[v], torch.randn(t + 48, 3, s, s), t, n))
+            fps[(v, n)].append(streaming_fps(students[v], torch.randn(t + 48, channels, h, w), t, n))
 
     ep: dict[str, float] = {}
-    precompute_s = 0.0
+    precompute_s, cached_n, epoch_clips = 0.0, 0, 0
     if args.clips > 0:  # --clips 0 skips the distillation epochs
-        clips = torch.randn(args.clips, 3, t, s, s)
-        labels = torch.randint(0, args.classes, (args.clips,))
-        epoch = {"cached": [], "uncached": []}
-        cached = DistillObjective(teacher, cache_teacher=True)
-        t0 = time.perf_counter()
-        cached.precompute({"x": clips[i: i + args.batch], "index": torch.arange(i, min(i + args.batch, args.clips))}
-                          for i in range(0, args.clips, args.batch))
-        precompute_s = time.perf_counter() - t0
-        uncached = DistillObjective(teacher, cache_teacher=False)
-        train_student = MobileNetV3Student(args.classes, variant=variants[0])
-        distill_epoch(uncached, train_student, clips[: args.batch], labels[: args.batch], args.batch)  # warm-up
-        for _ in range(max(1, args.reps // 2)):
-            epoch["uncached"].append(distill_epoch(uncached, train_student, clips, labels, args.batch))
-            epoch["cached"].append(distill_epoch(cached, train_student, clips, labels, args.batch))
+        uncached = run.objective
+        cached = DistillObjective(teacher, temperature=kd["temperature"], alpha=kd["alpha"], cache_teacher=True,
+                                  label_smoothing=uncached.label_smoothing)
+        with tempfile.TemporaryDirectory() as tmp:
+            log = config["logger"]
+            trainer = make_trainer(run, tmp, RunLogger(Path(tmp), enabled=True, tensorboard=log["tensorboard"],
+                                                       progress=log["progress"]))
+            limit = trainer.settings.limit_train_batches
+            # Trainer.fit fills the cache for the whole train split (`cached.setup`); the timed epochs see only the
+            # first `limit` batches of epoch 0's order, so only those clips are run through the teacher here.
+            t0 = time.perf_counter()
+            cached.precompute(epoch_batches(run, 0, limit, trainer.device), device=trainer.device)
+            precompute_s, cached_n = time.perf_counter() - t0, cached.cached
+            epoch_clips = min(limit * batch, len(run.data.splits["train"]))
+            trainer.settings.limit_train_batches = 1
+            timed_epoch(trainer)  # warm-up
+            trainer.settings.limit_train_batches = limit
+            epoch = {"cached": [], "uncached": []}
+            for _ in range(max(1, args.reps // 2)):  # epoch 0's order each time: the same clips for both
+                trainer.objective = uncached
+                epoch["uncached"].append(timed_epoch(trainer))
+                trainer.objective = cached
+                epoch["cached"].append(timed_epoch(trainer))
+            trainer.logger.close()
         ep = {k: statistics.median(v) for k, v in epoch.items()}
 
-    print(f"\nclip (1, 3, {t}, {s}, {s}); {args.threads} threads; {args.reps} alternating repetitions, medians\n")
+    print(f"\nclip (1, {channels}, {t}, {h}, {w}); {args.threads} threads; {args.reps} alternating repetitions, "
+          f"medians\n")
     print("| model | parameters | MB (fp32) | batch-1 latency per clip | clips/s | speed-up vs teacher | "
           f"streaming frames/s, window {t}: {args.threads} threads / 1 thread |")
     print("|---|---|---|---|---|---|---|")
+    head = config["model"].get("temporal_head")
     for key, m in models.items():
-        name = "I3D teacher" if key == "teacher" else f"MobileNetV3-{key} student (conv1d head)"
+        name = (f"{teacher_config['model']['name']} teacher" if key == "teacher"
+                else f"{config['model']['name']}-{key} student ({head} head)")
         stream = (f"{statistics.median(fps[(key, args.threads)]):.0f} / {statistics.median(fps[(key, 1)]):.0f}"
                   if key in students else "—")
         print(f"| {name} | {params(m):,} | {size_mb(m):.1f} | {med[key] * 1e3:.0f} ms | {1 / med[key]:.2f} | "
@@ -133,10 +180,10 @@ def main() -> None:
     print("\nstreaming: sliding window, per-frame features cached, one backbone pass + the head per new frame; "
           "1 / median time per frame")
     if ep:
-        print(f"\ndistillation epoch ({args.clips} clips, batch {args.batch}, student {variants[0]}): "
-              f"teacher every step "
-              f"{ep['uncached']:.1f} s, cached logits {ep['cached']:.1f} s ({ep['uncached'] / ep['cached']:.1f}×); "
-              f"one-off teacher pass to fill the cache {precompute_s:.1f} s")
+        print(f"\ndistillation epoch ({epoch_clips} clips, batch {batch}, student {variants[0]}, "
+              f"Trainer.train_one_epoch): teacher every step {ep['uncached']:.1f} s, "
+              f"cached logits {ep['cached']:.1f} s ({ep['uncached'] / ep['cached']:.1f}×); "
+              f"one-off teacher pass to fill the cache ({cached_n} clips) {precompute_s:.1f} s")
 
 
 if __name__ == "__main__":

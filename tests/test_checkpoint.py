@@ -57,3 +57,27 @@ def test_not_a_signlip_checkpoint(tmp_path):
     torch.save({"w": torch.zeros(2)}, tmp_path / "x.pt")
     with pytest.raises(SignlipError, match="not a signlip checkpoint"):
         load_checkpoint(tmp_path / "x.pt")
+
+
+def test_format_1_checkpoint_still_evaluates(trained_run, tmp_path):
+    """A checkpoint written before the objective/evaluator seam (format 1: no objective/evaluator specs, the alarm
+    state under "chance_alarm") loads, is upgraded, and evaluates to the same accuracy."""
+    from pathlib import Path
+
+    from signlip.evaluation import evaluate_checkpoint
+
+    ckpt = torch.load(Path(trained_run["checkpoint_dir"]) / "best.pt", weights_only=True)
+    old = {k: v for k, v in ckpt.items() if k not in ("objective", "evaluator", "evaluator_state")}
+    old.update(format_version=1, chance_alarm={"fired": None})
+    path = save_checkpoint(old, tmp_path / "old.pt")
+    upgraded = load_checkpoint(path)
+    assert upgraded["objective"]["name"] == "classify" and upgraded["evaluator"]["name"] == "classification"
+    assert upgraded["objective"]["kwargs"]["label_smoothing"] == ckpt["config"]["objective"]["label_smoothing"]
+    report = evaluate_checkpoint(path, out=tmp_path)
+    assert report["accuracy"] == pytest.approx(trained_run["test"]["accuracy"], abs=1e-6)
+
+
+def test_newer_format_is_refused_with_one_line(tmp_path):
+    path = save_checkpoint({**payload(1.0), "format_version": 99}, tmp_path / "new.pt")
+    with pytest.raises(SignlipError, match="format 99, newer"):
+        load_checkpoint(path)

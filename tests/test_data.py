@@ -118,15 +118,15 @@ def test_augmentations_change_coordinates_and_keep_nan():
     torch.manual_seed(0)
     x = torch.randn(8, 10, 21, 3)
     x[0, 2] = float("nan")
-    y = augment_landmarks(x, p=1.0)
+    y = augment_landmarks(x, p_rotate=1.0, p_scale=1.0, p_shift=1.0, p_noise=1.0)
     assert torch.isnan(y[0, 2]).all() and torch.isfinite(y[1]).all()
     assert not torch.allclose(y[1:], x[1:])
-    assert torch.allclose(augment_landmarks(x[1:], p=0.0), x[1:])
+    assert torch.allclose(augment_landmarks(x[1:], p_rotate=0.0, p_scale=0.0, p_shift=0.0, p_noise=0.0), x[1:])
 
 
 def test_synthetic_hands_deterministic_and_signer_disjoint(tmp_path):
-    a = make_synthetic_hands(tmp_path / "a", n_signers=(2, 1, 1), per_class=1, seed=5)
-    b = make_synthetic_hands(tmp_path / "b", n_signers=(2, 1, 1), per_class=1, seed=5)
+    a = make_synthetic_hands(tmp_path / "a", n_people=(2, 1, 1), per_class_per_person=1, seed=5)
+    b = make_synthetic_hands(tmp_path / "b", n_people=(2, 1, 1), per_class_per_person=1, seed=5)
     rows_a = list(csv.DictReader(open(a)))
     assert rows_a == list(csv.DictReader(open(b)))
     np.testing.assert_array_equal(np.load(a.parent / rows_a[7]["path"]), np.load(b.parent / rows_a[7]["path"]))

@@ -27,3 +27,52 @@ def test_torchrun_two_processes_gloo(tmp_path, hands_root):
     assert run["results"]["test"]["n_samples"] == 2 * 26 * 2
     assert run["results"]["test"]["accuracy"] > 3 / 26  # learning on top of correct reduction
     assert not list(tmp_path.glob("outputs/*/*/rank*"))
+
+
+NO_SYNC_SCRIPT = r"""
+import sys
+import torch
+from torch.distributed.algorithms.ddp_comm_hooks.default_hooks import allreduce_hook
+from omegaconf import OmegaConf
+from conftest import compose
+from signlip import distributed as dist
+from signlip.build import build_run, make_trainer
+
+dist.setup(torch.device("cpu"))
+counts = {}
+for accum in (1, 2):
+    cfg = compose("train", sys.argv[1:] + [f"trainer.grad_accum_steps={accum}", "trainer.limit_train_batches=4",
+                                           "trainer.device=cpu"])
+    run = build_run(OmegaConf.to_container(cfg, resolve=True), OmegaConf.to_object(cfg.trainer))
+    trainer = make_trainer(run, "unused")
+    calls = [0]
+
+    def hook(state, bucket):  # counts gradient all-reduces, then does the usual one
+        calls[0] += 1
+        return allreduce_hook(None, bucket)
+
+    trainer._ddp_module.register_comm_hook(None, hook)
+    trainer.train_one_epoch()
+    counts[accum] = (calls[0], trainer.step)
+if dist.is_main():
+    print("COUNTS", counts[1][0], counts[1][1], counts[2][0], counts[2][1])
+dist.teardown()
+"""
+
+
+def test_ddp_skips_gradient_all_reduce_on_accumulation_micro_steps(tmp_path, hands_root):
+    """With grad_accum_steps=2 the gradients are all-reduced once per update (DDP no_sync on the first micro-step),
+    i.e. half as often as without accumulation, over the same 4 batches."""
+    script = tmp_path / "no_sync.py"
+    script.write_text(NO_SYNC_SCRIPT)
+    tests_dir = os.path.dirname(__file__)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script),
+           f"data.synthetic.root={hands_root}", *SMALL_HANDS, "logger.tensorboard=false"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": tests_dir + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("COUNTS"))
+    calls1, steps1, calls2, steps2 = map(int, line.split()[1:])
+    assert (steps1, steps2) == (4, 2)
+    assert calls1 > 0 and calls2 * 2 == calls1, line

@@ -13,15 +13,15 @@ from signlip.checkpoint import save_checkpoint
 from signlip.models.mobilenetv3 import MobileNetV3Student
 from signlip.objectives.distillation import DistillObjective, kd_loss
 
-TINY = {"n_classes": 3, "n_signers": [2, 1, 1], "clips_per_class_per_signer": 1, "frames": 8, "size": [32, 32]}
+TINY = {"n_classes": 3, "n_people": [2, 1, 1], "per_class_per_person": 1, "n_frames": 8, "frame_size": [32, 32]}
 
 
 def tiny_data_overrides(root) -> list[str]:
     """Hydra overrides for a tiny RGB set (3 classes, 6/3/3 clips of 4 × 32 × 32) under `root`."""
     s = TINY
     return [f"data.synthetic.root={root}/rgb", f"data.synthetic.n_classes={s['n_classes']}",
-            "data.synthetic.n_signers=[2,1,1]", "data.synthetic.clips_per_class_per_signer=1",
-            "data.synthetic.frames=8", "data.synthetic.size=[32,32]", "data.prepare.n_frames=4",
+            "data.synthetic.n_people=[2,1,1]", "data.synthetic.per_class_per_person=1",
+            "data.synthetic.n_frames=8", "data.synthetic.frame_size=[32,32]", "data.prepare.n_frames=4",
             "data.prepare.size=[32,32]", f"data.cache_dir={root}/cache", f"data.manifests_dir={root}/manifests",
             "data.workers=1"]
 

@@ -160,3 +160,84 @@ def test_default_doctor_runs_within_about_a_minute(tmp_path):
                    timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert time.perf_counter() - start < 150
+
+
+def test_probes_step_with_the_trainers_own_training_step(tmp_path, hands_overrides, monkeypatch):
+    from signlip.trainer import Trainer
+
+    calls = []
+    original = Trainer.train_step
+
+    def counted(self, batch, update=True, accum=1):
+        calls.append(self.optimizer)
+        return original(self, batch, update, accum)
+
+    monkeypatch.setattr(Trainer, "train_step", counted)
+    report = run_doctor(tmp_path, [*hands_overrides, "doctor.overfit.steps=10", "doctor.overfit.target_loss=0",
+                                   "doctor.short_run.max_updates=3"])
+    overfit, short = check(report, "overfit one batch"), check(report, "short real run beats chance")
+    assert overfit["data"]["steps"] == 10 and short["data"]["updates"] == 3
+    # Every update of both probes went through Trainer.train_step, each probe with its own fresh optimizer.
+    assert len(calls) == 10 + 3 and calls[0] is not calls[-1]
+
+
+def test_without_its_composed_settings_the_doctor_says_so_in_one_line(tmp_path, hands_overrides):
+    from signlip.doctor import run_doctor as run
+    from signlip.errors import SignlipError
+
+    # conf/doctor.yaml is the one source of the doctor's settings: a train config lacks them, and no copy fills in.
+    cfg = compose("train", ["logger.tensorboard=false", *hands_overrides])
+    config = OmegaConf.to_container(cfg, resolve=True)
+    assert "doctor" not in config
+    with pytest.raises(SignlipError, match="no `doctor` group"):
+        run(config, OmegaConf.to_object(cfg.trainer), tmp_path)
+
+
+def test_each_modality_draws_its_own_samples():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import torch
+
+    from signlip.data.clips.picture import draw_sample as draw_clip
+    from signlip.data.holistic.picture import draw_sample as draw_holistic
+    from signlip.data.landmarks.picture import HAND_EDGES
+    from signlip.data.landmarks.picture import draw_sample as draw_hand
+
+    class Standardise(torch.nn.Module):  # what LandmarkTransform holds: per-feature mean/std of (T, 21·3)
+        mean, std = torch.full((63,), 0.5), torch.full((63,), 2.0)
+
+    fig, axes = plt.subplots(1, 3)
+    t = 12
+    mask = torch.arange(t) < 10  # two padded frames
+    hand = (torch.randn(t, 63) - 0.5) / 2.0
+    legend = draw_hand(axes[0], hand, mask, "A (y=0) #1", Standardise())
+    points, heat = fig.axes[-2:]  # the cell became two panels: the points and the model input
+    assert len(points.lines) == 3 * len(HAND_EDGES)  # the skeleton at the first, middle and last real frame
+    assert heat.images[0].get_array().shape == (63, 10)  # features ↓, real frames →
+    assert "skeleton" in legend
+
+    k = 62
+    motion = torch.randn(t, k * 12)
+    motion[:, :3] = 0  # a missing point: left out, not drawn at the origin
+    legend = draw_holistic(axes[1], motion, mask, "B (y=1) #2", torch.nn.Identity())
+    points, heat = fig.axes[-2:]
+    drawn = np.concatenate([c.get_offsets() for c in points.collections])
+    assert np.isfinite(drawn).all(1).sum() == 10 * (k - 1)  # the real frames' points, the missing one left out
+    assert len(points.lines) == 1  # the centroid's path
+    assert len(heat.lines) == 3 and "velocity" in legend  # lines between the four motion-feature groups
+
+    clip = torch.rand(1, 16, 64, 96)  # (C, T, H, W) gray mouth crop
+    legend = draw_clip(axes[2], clip, None, "doctor (y=0) #3", torch.nn.Identity())
+    assert axes[2].images[0].get_array().shape == (2 * 64, 4 * 96)  # 8 frames, wrapped after 4
+    assert "points" not in legend and "frames" in legend and "frames 0, 2" in axes[2].get_title()
+    plt.close(fig)
+
+
+def test_the_landmark_data_module_sets_its_picture(hands_overrides):
+    from signlip.build import build_data
+    from signlip.data.landmarks.picture import draw_sample
+
+    config = OmegaConf.to_container(compose("doctor", hands_overrides), resolve=True)
+    assert build_data(config).draw_sample is draw_sample

@@ -217,7 +217,7 @@ OVERRIDES = {
     "trainer.monitor": st.sampled_from(["val/accuracy", "val/loss", "train/foo", "val/macro_f1"]),
     "trainer.precision": st.sampled_from(["32", "bf16", "16", "64", "half"]),
     "trainer.limit_train_batches": st.sampled_from(["0", "-1", "1", "2", "null"]),
-    "data.normalise": st.sampled_from(["sequence", "none", "zzz"]), "data.augment.p": NUMBERS,
+    "data.normalise": st.sampled_from(["sequence", "none", "zzz"]), "data.augment.p_rotate": NUMBERS,
     "data.augment.rotation_degrees": NUMBERS, "data.stratified": st.sampled_from(["true", "false", "maybe"]),
     "objective.label_smoothing": NUMBERS, "objective.focal_gamma": NUMBERS,
     "objective.class_weights": st.sampled_from(["balanced", "[1,2,3]", "[1]", "null", "heavy"]),

@@ -130,10 +130,10 @@ def test_augment_and_batch_transform_run():
     torch.manual_seed(0)
     pts = torch.randn(4, 30, 62, 3)
     mask = torch.arange(30)[None] < torch.tensor([30, 25, 10, 3])[:, None]
-    aug = HolisticAugment(p_flip=1, p_rotate=1, p_scale=1, p_shear=1, p_shift=1, p_resample=1, p_frame_mask=1)
+    aug = HolisticAugment(p_hflip=1, p_rotate=1, p_scale=1, p_shear=1, p_shift=1, p_resample=1, p_frame_mask=1)
     y, m = aug(pts, mask)
     assert y.shape[:2] == m.shape and y.shape[2:] == (62, 3) and m.any(1).all()
-    tf = HolisticBatchTransform()
+    tf = HolisticBatchTransform(augment={})  # every augmentation at its default probability
     out = tf({"x": pts, "mask": mask, "y": torch.zeros(4, dtype=torch.long)}, training=True)
     assert out["x"].shape[-1] == 744 and torch.isfinite(out["x"]).all()
     out = tf({"x": pts, "mask": mask}, training=False)

@@ -46,14 +46,14 @@ def test_augment_is_consistent_across_frames_and_per_clip():
     g = torch.Generator().manual_seed(0)
     frame = torch.rand(1, 1, 1, 16, 24)
     x = frame.expand(64, 1, 6, 16, 24).contiguous()  # 64 clips of one still frame repeated 6 times
-    out = augment_clips(x, hflip=0.5, brightness=0.15, brightness_p=0.7, contrast=(0.9, 1.1), contrast_p=0.5,
-                        resized_crop={"scale": (0.6, 1.0), "ratio": (0.75, 1.33), "p": 0.5}, generator=g)
+    out = augment_clips(x, p_hflip=0.5, brightness=0.15, p_brightness=0.7, contrast=(0.9, 1.1), p_contrast=0.5,
+                        resized_crop={"scale": (0.6, 1.0), "ratio": (0.75, 1.33)}, p_resized_crop=0.5, generator=g)
     assert out.shape == x.shape and out.min() >= 0 and out.max() <= 1
     # Every frame of a clip got the same transform …
     torch.testing.assert_close(out, out[:, :, :1].expand_as(out))
     # … while clips differ from each other, and some are flipped copies.
     assert len({round(v, 4) for v in out.mean(dim=(1, 2, 3, 4)).tolist()}) > 32
-    flipped = (augment_clips(x, hflip=1.0) - x.flip(-1)).abs().max()
+    flipped = (augment_clips(x, p_hflip=1.0) - x.flip(-1)).abs().max()
     assert flipped == 0
 
 

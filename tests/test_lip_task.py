@@ -19,12 +19,12 @@ from signlip.errors import SignlipError
 
 # A small, cheap version of the task: 12 speakers, 2 clips per word, clips prepared at 16 × 32 × 48 (1/8 of the
 # recipe's pixels). The recipe's lr 1e-4 needs ~100 updates; here lr 1e-3 makes 8 short epochs (96 updates) enough.
-SMALL = {"n_speakers": (8, 2, 2), "clips_per_class": 3, "n_frames": 20, "frame_size": (48, 72), "workers": 1}
+SMALL = {"n_people": (8, 2, 2), "per_class_per_person": 3, "n_frames": 20, "frame_size": (48, 72), "workers": 1}
 PREP = {"fps": 25, "n_frames": 16, "size": [32, 48], "gray": True, "roi": "none"}
 
 
 def small_overrides(root: Path, tmp: Path) -> list[str]:
-    return [f"data.synthetic.root={root}", "data.synthetic.n_speakers=[8,2,2]", "data.synthetic.clips_per_class=3",
+    return [f"data.synthetic.root={root}", "data.synthetic.n_people=[8,2,2]", "data.synthetic.per_class_per_person=3",
             "data.synthetic.n_frames=20", "data.synthetic.frame_size=[48,72]", "data.prepare.n_frames=16",
             "data.prepare.size=[32,48]", f"data.cache_dir={tmp / 'cache'}", f"data.manifests_dir={tmp / 'manifests'}"]
 

@@ -35,7 +35,7 @@ def test_summary_mean_sd_and_curves(trained_run, tmp_path):
     result = summarise(runs)
     assert [r["seed"] for r in result["runs"]] == [1, 2, 3] and result["varied"] == []
     (group,) = result["groups"]
-    assert group["test_accuracy"][0] == pytest.approx(0.85) and group["test_accuracy"][1] == pytest.approx(0.05)
+    assert group["test"][0] == pytest.approx(0.85) and group["test"][1] == pytest.approx(0.05)
     assert group["best_val"][0] == pytest.approx(0.92) and group["best_val"][1] == pytest.approx(0.02)
     png = plot_curves(runs, folder / "curves.png")
     assert png.stat().st_size > 10_000
@@ -48,7 +48,7 @@ def test_runs_that_differ_in_more_than_the_seed_are_grouped(trained_run, tmp_pat
     make_sweep(trained_run, tmp_path / "sweep" / "more", [(1, 0.5, 0.4), (2, 0.5, 0.6)], lr=1e-2)
     result = summarise(load_runs(folder))
     assert result["varied"] == ["optim.lr"]
-    means = sorted(round(g["test_accuracy"][0], 6) for g in result["groups"])
+    means = sorted(round(g["test"][0], 6) for g in result["groups"])
     assert means == [0.5, 0.85] and all(g["runs"] == 2 for g in result["groups"])
 
 

@@ -10,7 +10,7 @@ import numpy as np
 from signlip.data.holistic.features import N_POINTS, holistic_features
 from signlip.data.holistic.synthetic import SETTINGS_FILE, make_synthetic_holistic
 
-KW = {"n_signers": 5, "per_class_per_signer": 1, "n_classes": 6, "seed": 3, "val_signers": 1, "test_signers": 1}
+KW = {"n_people": [3, 1, 1], "per_class_per_person": 1, "n_classes": 6, "seed": 3}
 
 
 def _rows(manifest):

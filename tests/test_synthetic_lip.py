@@ -12,7 +12,7 @@ from signlip.data.clips.synthetic_lip import _speaker, class_names, make_synthet
 from signlip.data.clips.video import read_frames
 from signlip.errors import SignlipError
 
-TINY = {"n_speakers": (2, 1, 1), "clips_per_class": 1, "n_frames": 12, "frame_size": (40, 60), "workers": 1}
+TINY = {"n_people": (2, 1, 1), "per_class_per_person": 1, "n_frames": 12, "frame_size": (40, 60), "workers": 1}
 
 
 def rows(manifest):

@@ -11,7 +11,7 @@ import pytest
 from signlip.data.clips.synthetic_rgb import CLASSES, SHAPES, _signer, clip_plan, make_synthetic_rgb, shape_at
 from signlip.errors import SignlipError
 
-SMALL = {"n_classes": 4, "n_signers": (2, 1, 1), "clips_per_class_per_signer": 1, "frames": 8, "size": (48, 48)}
+SMALL = {"n_classes": 4, "n_people": (2, 1, 1), "per_class_per_person": 1, "n_frames": 8, "frame_size": (48, 48)}
 
 
 def _rows(manifest):

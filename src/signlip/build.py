@@ -101,14 +101,19 @@ def model_from_checkpoint(ckpt: dict[str, Any]) -> torch.nn.Module:
     return model
 
 
+def mode_for(monitor: str, evaluator: Any) -> str:
+    """The direction of a metric: the evaluator's for its own monitor, min for a *loss, else max."""
+    if monitor == f"val/{evaluator.monitor}":
+        return evaluator.mode
+    return "min" if monitor.endswith("loss") else "max"
+
+
 def resolve_monitor(settings: TrainerSettings, evaluator: Any) -> None:
     """Fill `trainer.monitor` / `trainer.mode` from the evaluator when the config leaves them null."""
-    default = f"val/{evaluator.monitor}"
     if settings.monitor is None:
-        settings.monitor = default
+        settings.monitor = f"val/{evaluator.monitor}"
     if settings.mode is None:
-        settings.mode = (evaluator.mode if settings.monitor == default
-                         else "min" if settings.monitor.endswith("loss") else "max")
+        settings.mode = mode_for(settings.monitor, evaluator)
 
 
 # --- a training run ----------------------------------------------------------------------------------------------
@@ -169,10 +174,12 @@ def build_run(config: dict[str, Any], settings: TrainerSettings, device: torch.d
     optimizer = instantiate_with(build_optimizer, "optim.*", model.parameters(), optim_entry["name"],
                                  **optim_entry["kwargs"])
     sched_entry = spec(config["sched"])
+    sched_monitor = sched_entry["kwargs"].pop("monitor", None)  # plateau may step on its own metric (e.g. val/loss)
     steps_per_epoch = -(-min(len(loaders["train"]), settings.limit_train_batches or 10**12)
                         // settings.grad_accum_steps)
     schedule = instantiate_with(Schedule, "sched.*", optimizer, sched_entry["name"], steps_per_epoch,
-                                settings.max_epochs, mode=settings.mode, **sched_entry["kwargs"])
+                                settings.max_epochs, mode=mode_for(sched_monitor, evaluator) if sched_monitor
+                                else settings.mode, monitor=sched_monitor, **sched_entry["kwargs"])
     task = config.get("task_name", "custom")
     contract = {"task": task, "model": model_entry, "objective": objective_entry, "evaluator": evaluator_entry,
                 "classes": list(data.classes), "preprocessing": data.preprocessing, "config": config}

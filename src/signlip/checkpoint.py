@@ -131,6 +131,10 @@ def upgrade(ckpt: dict[str, Any]) -> dict[str, Any]:
         ckpt["evaluator"] = {"name": "classification", "kwargs": {}}
         ckpt["evaluator_state"] = ckpt.pop("chance_alarm", None) or {}
         ckpt["format_version"] = 2
+    if isinstance(ckpt.get("config"), dict):  # keys renamed since (one spelling per idea), whatever the format
+        from signlip.config import upgrade_config
+
+        ckpt["config"] = upgrade_config(ckpt["config"])
     return ckpt
 
 

@@ -69,13 +69,18 @@ def student_task(overrides: list[str]) -> list[str]:
 
 
 def validate(config_name: str, overrides: list[str]) -> None:
-    """Compose the config once up front so that a bad key or value is one clear line, exit 2."""
+    """Compose the config once up front and check it against the typed schemas (signlip.config), so that a bad
+    key or value is one clear line, exit 2 — before the command imports torch or touches any data."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import OmegaConf
+
+    from signlip.config import check_composed
+    from signlip.errors import SignlipError
 
     try:
         with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
-            compose(config_name=config_name, overrides=overrides)
+            config = OmegaConf.to_container(compose(config_name=config_name, overrides=overrides), resolve=True)
     except Exception as exc:  # Hydra/OmegaConf raise many types; all mean "this config is wrong"
         text = " ".join(str(exc).split())
         cause = exc.__cause__
@@ -84,6 +89,10 @@ def validate(config_name: str, overrides: list[str]) -> None:
         fail(f"{text} — see `signlip {config_name} --cfg job` for the valid keys and values")
     finally:
         GlobalHydra.instance().clear()
+    try:
+        check_composed(config_name, config)
+    except SignlipError as exc:
+        fail(str(exc))
 
 
 def run_hydra(command: str, task_function: Callable, argv: list[str]) -> None:

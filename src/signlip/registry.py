@@ -10,17 +10,23 @@ from signlip.errors import SignlipError
 
 
 class Registry:
-    """A name → factory table. `build(name, **kwargs)` is how config turns into objects."""
+    """A name → factory table. `build(name, **kwargs)` is how config turns into objects.
+
+    Each entry may carry metadata (plain keyword arguments of `register`) that tests and tools read without building
+    the entry, e.g. a model's small example input: `MODELS.register("landmark_gru", example=example_input)`.
+    """
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self._entries: dict[str, Callable[..., Any]] = {}
+        self._metadata: dict[str, dict[str, Any]] = {}
 
-    def register(self, name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def register(self, name: str, **metadata: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         def decorator(factory: Callable[..., Any]) -> Callable[..., Any]:
             if name in self._entries and self._entries[name] is not factory:
                 raise ValueError(f"{self.kind} {name!r} is registered twice")
             self._entries[name] = factory
+            self._metadata[name] = dict(metadata)
             return factory
 
         return decorator
@@ -29,6 +35,11 @@ class Registry:
         if name not in self._entries:
             raise SignlipError(f"unknown {self.kind} {name!r}; choose one of: {', '.join(self.names())}")
         return self._entries[name]
+
+    def metadata(self, name: str) -> dict[str, Any]:
+        """The metadata `name` was registered with (a copy; empty when none was given)."""
+        self.get(name)  # an unknown name is the same one-line error as in `get`
+        return dict(self._metadata[name])
 
     def build(self, name: str, **kwargs: Any) -> Any:
         return self.get(name)(**kwargs)

@@ -1,8 +1,9 @@
 """`signlip report <sweep folder>`: what a seed sweep (`signlip train -m seed=1,2,3`) says, with its spread.
 
 Reads every `run.json` under the folder and prints a table of runs, mean ± sd (across seeds) of the best
-validation metric (what model selection saw — optimistic by construction) and of the test accuracy (the number to
-report), per group of runs that differ only in their seed. Writes `report_curves.png` (val accuracy and train loss
+validation metric (what model selection saw — optimistic by construction) and of the same metric on the test split
+(the number to report), per group of runs that differ only in their seed. Writes `report_curves.png` (the monitored
+metric and train loss
 per epoch, one line per run) and `report.json` into the folder. No Hydra: the folder is a positional argument.
 """
 
@@ -85,21 +86,26 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
         row = {"run": r["_dir"], "seed": r.get("config", {}).get("seed"), "setting": setting,
                "epochs": summary.get("epochs", len(r.get("history", []))), "monitor": best.get("monitor"),
                "best_val": value if isinstance(value, (int, float)) and math.isfinite(value) else None,
-               "best_epoch": summary.get("best_epoch"), "test_accuracy": test.get("accuracy"),
-               "test_ci": test.get("accuracy_ci"), "alarms": summary.get("alarms", []),
+               "best_epoch": summary.get("best_epoch"), "test": test.get(metric_name(best.get("monitor"))),
+               "test_ci": test.get(f"{metric_name(best.get('monitor'))}_ci"), "alarms": summary.get("alarms", []),
                "interrupted": summary.get("interrupted")}
         rows.append(row)
         groups.setdefault(setting, []).append(row)
     summary_rows = []
     for setting, members in groups.items():
         vals = [m["best_val"] for m in members if m["best_val"] is not None]
-        tests = [m["test_accuracy"] for m in members if m["test_accuracy"] is not None]
+        tests = [m["test"] for m in members if m["test"] is not None]
         summary_rows.append({"setting": setting or "(all runs)", "runs": len(members),
                              "seeds": [m["seed"] for m in members], "monitor": members[0]["monitor"],
                              "best_val": _mean_sd(vals) if vals else None,
-                             "test_accuracy": _mean_sd(tests) if tests else None,
+                             "test": _mean_sd(tests) if tests else None,
                              "test_range": [min(tests), max(tests)] if tests else None})
-    return {"runs": rows, "groups": summary_rows, "varied": varied}
+    return {"runs": rows, "groups": summary_rows, "varied": varied, "metric": metric_name(rows[0]["monitor"])}
+
+
+def metric_name(monitor: str | None) -> str:
+    """`val/accuracy` → `accuracy`: the monitored metric, as the test report names it."""
+    return (monitor or "val/accuracy").split("/", 1)[-1]
 
 
 def plot_curves(runs: list[dict[str, Any]], out: Path) -> Path:
@@ -113,10 +119,11 @@ def plot_curves(runs: list[dict[str, Any]], out: Path) -> Path:
         hist = r.get("history", [])
         label = f"{r['_dir']} (seed {r.get('config', {}).get('seed')})"
         epochs = [h.get("epoch", i + 1) for i, h in enumerate(hist)]
-        line = ax_val.plot(epochs, [h.get("val/accuracy", float("nan")) for h in hist], marker=".", label=label)
+        monitor = r.get("results", {}).get("summary", {}).get("best", {}).get("monitor") or "val/accuracy"
+        line = ax_val.plot(epochs, [h.get(monitor, float("nan")) for h in hist], marker=".", label=label)
         ax_loss.plot(epochs, [h.get("train/loss", float("nan")) for h in hist], marker=".",
                      color=line[0].get_color(), label=label)
-    ax_val.set(xlabel="epoch", ylabel="val accuracy", title="validation accuracy per epoch")
+    ax_val.set(xlabel="epoch", ylabel=monitor, title=f"{monitor} per epoch")
     ax_loss.set(xlabel="epoch", ylabel="train loss", title="training loss per epoch")
     for ax in (ax_val, ax_loss):
         ax.grid(alpha=0.3)
@@ -139,12 +146,12 @@ def print_report(result: dict[str, Any], folder: Path, console) -> None:
 
     table = Table(title=f"signlip report — {folder}")
     for col in ("run", "seed", *(["setting"] if result["varied"] else []), "epochs", "best val (epoch)",
-                "test accuracy [95% CI]", "flags"):
+                f"test {result['metric']} [95% CI]", "flags"):
         table.add_column(col, overflow="fold")
     for r in result["runs"]:
         best = f"{r['best_val']:.4f} ({r['best_epoch']})" if r["best_val"] is not None else "—"
-        test = (f"{r['test_accuracy']:.4f} [{r['test_ci'][0]:.3f}–{r['test_ci'][1]:.3f}]" if r["test_ci"] else
-                f"{r['test_accuracy']:.4f}" if r["test_accuracy"] is not None else "—")
+        test = (f"{r['test']:.4f} [{r['test_ci'][0]:.3f}–{r['test_ci'][1]:.3f}]" if r["test_ci"] else
+                f"{r['test']:.4f}" if r["test"] is not None else "—")
         flags = "; ".join([*(["interrupted: " + str(r["interrupted"])] if r["interrupted"] else []),
                            *(["STUCK AT CHANCE"] if r["alarms"] else [])])
         table.add_row(r["run"], str(r["seed"]), *([r["setting"]] if result["varied"] else []), str(r["epochs"]), best,
@@ -152,13 +159,13 @@ def print_report(result: dict[str, Any], folder: Path, console) -> None:
     console = wide(console)
     console.print(table)
     summary = Table(title="across seeds (mean ± sd)")
-    for col in ("setting", "runs", "best val " + str(result["groups"][0]["monitor"]), "test accuracy",
+    for col in ("setting", "runs", "best " + str(result["groups"][0]["monitor"]), f"test {result['metric']}",
                 "test min–max"):
         summary.add_column(col, overflow="fold")
     for g in result["groups"]:
         rng = f"{g['test_range'][0]:.4f}–{g['test_range'][1]:.4f}" if g["test_range"] else "—"
-        summary.add_row(g["setting"], str(g["runs"]), _fmt(g["best_val"]), _fmt(g["test_accuracy"]), rng)
+        summary.add_row(g["setting"], str(g["runs"]), _fmt(g["best_val"]), _fmt(g["test"]), rng)
     console.print(summary)
     console.print("best val is the model-selection score (the max over epochs of one split: optimistic); report the "
-                  "test accuracy as mean ± sd over seeds, with the per-run 95% CI for the test-set size.",
+                  f"test {result['metric']} as mean ± sd over seeds, with the per-run 95% CI for the test-set size.",
                   soft_wrap=True)

@@ -278,7 +278,11 @@ class Trainer:
                     raise SignlipError(f"trainer.monitor={self.monitor} is not a logged metric — choose one of "
                                        f"{', '.join(sorted(metrics))}")
                 value = metrics[self.monitor]
-                self.schedule.step_epoch(value)
+                sched_monitor = self.schedule.monitor or self.monitor
+                if sched_monitor not in metrics:
+                    raise SignlipError(f"sched.monitor={sched_monitor} is not a logged metric — choose one of "
+                                       f"{', '.join(sorted(metrics))}")
+                self.schedule.step_epoch(metrics[sched_monitor])
                 improved = self.early.update(value, self.epoch)
                 self.history.append({"epoch": self.epoch, **metrics})
                 self.logger.log_epoch(self.epoch, metrics)
@@ -324,7 +328,7 @@ class Trainer:
         def short(key: str) -> str:
             return key.split("/", 1)[1]
 
-        train = [k for k in m if k.startswith("train/") and k not in ("train/loss", "train/samples_per_s")][:3]
+        train = [k for k in m if k.startswith("train/") and k not in ("train/loss", "train/samples_per_s")]
         val = ["val/loss", *(f"val/{h}" for h in self.evaluator.headline)]
         if self.monitor not in val:
             val.append(self.monitor)

@@ -10,7 +10,7 @@ from signlip.errors import SignlipError
 def main(cfg) -> None:
     from omegaconf import OmegaConf
 
-    from signlip.data.cache import PREPARERS
+    from signlip.data.cache import PREPARERS, prepare_data
     from signlip.registry import load_all
     from signlip.run_logger import console
 
@@ -20,6 +20,5 @@ def main(cfg) -> None:
     if name not in PREPARERS:
         raise SignlipError(f"task {cfg.task_name} reads its data directly ({name} .npy files) — nothing to prepare; "
                            f"train with data.manifest=<your manifest>")
-    data.pop("workers", None)  # the data module's own setting for preparing on first use; prepare.workers rules here
-    result = PREPARERS.get(name)(**data, seed=cfg.seed, workers=cfg.prepare.workers, overwrite=cfg.prepare.overwrite)
+    result = prepare_data(name, data, seed=cfg.seed, workers=cfg.prepare.workers, overwrite=cfg.prepare.overwrite)
     console.print(f"next: signlip train task={cfg.task_name} data.manifest={result.manifest}", soft_wrap=True)

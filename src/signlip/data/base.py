@@ -11,6 +11,7 @@ optionally "mask" (bool, True = real time step). Shapes: video (B, C, T, H, W), 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -51,6 +52,10 @@ class DataBundle:
     # Model constructor kwargs implied by the data (input size, num_classes = the output size), merged over the
     # model config: facts about the data win over config defaults.
     model_kwargs: dict[str, Any] = field(default_factory=dict)
+    # `draw_sample(ax, x, mask, title, transform) -> legend`: draws one transformed sample (x without the batch axis,
+    # mask (T,) or None) into a matplotlib cell, the way this modality reads (the doctor's picture of what the model
+    # sees); returns the figure legend for it. None: the doctor plots the raw values.
+    draw_sample: Callable[..., str] | None = None
 
 
 def collate_batch(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import inspect
 import json
+import multiprocessing
 import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -60,6 +62,19 @@ def prepared_locations(raw_manifest: str | Path, cache_dir: str | Path, manifest
     raw = Path(raw_manifest).resolve()
     name = f"{raw.stem}-{hashlib.sha1(str(raw).encode()).hexdigest()[:8]}"
     return Path(cache_dir) / name, Path(manifests_dir) / f"{name}.prepared.csv"
+
+
+def prepare_data(name: str, data: dict[str, Any], seed: int, workers: int, overwrite: bool) -> PrepareResult:
+    """`signlip prepare`: run data module `name`'s preparer on the keys of its data group that the preparer takes.
+
+    The data group feeds two consumers — the preparer (raw media → cache) and the data module (cache → batches) —
+    and every key of it was checked against its schema before this runs, so the keys the preparer's signature does
+    not name (batching, augmentation, normalisation, …) are the data module's, not lost ones. `workers` and
+    `overwrite` come from the `prepare` node, which rules here over the data group's own `workers`."""
+    preparer = PREPARERS.get(name)
+    takes = inspect.signature(preparer).parameters
+    kwargs = {k: v for k, v in data.items() if k in takes and k not in ("seed", "workers", "overwrite")}
+    return preparer(**kwargs, seed=seed, workers=workers, overwrite=overwrite)
 
 
 def read_raw_items(raw_manifest: str | Path, seed: int = 0) -> list[Item]:
@@ -120,7 +135,9 @@ def run_prepare(items: list[Item], fn: Callable[[Item], np.ndarray], cache_dir: 
     with Progress(*columns, console=console, disable=not console.is_terminal) as progress:
         task = progress.add_task(description, total=len(todo))
         if workers > 1 and len(todo) > 1:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
+            # spawn, not fork: MediaPipe's task runners keep threads, and a worker forked from a process that has
+            # used them (a notebook, a test session, `train` after `doctor`) deadlocks when it closes a landmarker.
+            with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
                 for source, reason in pool.map(_work, todo, chunksize=max(1, len(todo) // (workers * 8))):
                     if reason:
                         failures[source] = reason

@@ -161,6 +161,14 @@ class ClassificationEvaluator:
         self.last = classification_report(*self._samples, self.classes, ci=False, top_k=self.top_k)
         return {k: self.last[k] for k in ("accuracy", "balanced_accuracy", "macro_f1")}
 
+    def predictions(self) -> tuple[np.ndarray, np.ndarray]:
+        """(predicted class, true class), both (N,) int, of the samples of the last compute() — gathered across
+        ranks, for checks that need more than the metrics (the doctor's chance bounds)."""
+        if self.last is None:
+            raise RuntimeError("predictions() is only known after compute()")
+        logits, y = self._samples
+        return logits.argmax(1), y
+
     def check_alarm(self, epoch: int, history: list[dict[str, float]]) -> Alarm | None:
         if self.last is None:
             return None

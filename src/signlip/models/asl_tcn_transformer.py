@@ -215,7 +215,15 @@ def masked_max(x: torch.Tensor, mask: Mask) -> torch.Tensor:
     return torch.where(mask[..., None], x, torch.full((), -torch.inf, dtype=x.dtype, device=x.device)).amax(1)
 
 
-@MODELS.register("asl_tcn_transformer")
+def example_input(batch: int = 2) -> tuple[dict, torch.Tensor, torch.Tensor | None]:
+    """(kwargs, x, mask) of a small valid call: (B, 20, 744) motion features, every second sequence padded after 12
+    frames (so the masked paths run)."""
+    lengths = torch.full((batch,), 20)
+    lengths[1::2] = 12
+    return {"input_dim": 744}, torch.randn(batch, 20, 744), torch.arange(20)[None] < lengths[:, None]
+
+
+@MODELS.register("asl_tcn_transformer", example=example_input)
 class ASLTCNTransformer(nn.Module):
     """TCN + BiLSTM + attention + Conv1D/Transformer classifier for holistic motion features.
 

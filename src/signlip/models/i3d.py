@@ -99,7 +99,13 @@ class InceptionBlock3d(nn.Module):
         return torch.cat([self.branch1(x), self.branch2(x), self.branch3(x), self.branch4(x)], dim=1)
 
 
-@MODELS.register("i3d")
+def example_input(batch: int = 2) -> tuple[dict, torch.Tensor, torch.Tensor | None]:
+    """(kwargs, x, mask) of a small valid call: RGB clips (B, 3, 8, 32, 32), the smallest size that reaches every
+    pooling stage."""
+    return {}, torch.randn(batch, 3, 8, 32, 32), None
+
+
+@MODELS.register("i3d", example=example_input)
 class I3D(nn.Module):
     """Inception-v1 inflated to 3D (the I3D RGB stream) with a fresh `num_classes` classifier.
 

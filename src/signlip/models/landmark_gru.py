@@ -5,10 +5,16 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from signlip.models.recurrent import run_recurrent
 from signlip.registry import MODELS
 
 
-@MODELS.register("landmark_gru")
+def example_input(batch: int = 2) -> tuple[dict, torch.Tensor, torch.Tensor | None]:
+    """(kwargs, x, mask) of a small valid call: 63 hand features (21 points × 3) over 30 frames, all real."""
+    return {"input_size": 63}, torch.randn(batch, 30, 63), torch.ones(batch, 30, dtype=torch.bool)
+
+
+@MODELS.register("landmark_gru", example=example_input)
 class LandmarkGRU(nn.Module):
     """GRU or LSTM stack over (B, T, F) features; the last real time step feeds a dense head.
 
@@ -27,7 +33,7 @@ class LandmarkGRU(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         # x: (B, T, F) → out: (B, T, H·dirs)
-        out, _ = self.rnn(x)
+        out = run_recurrent(self.rnn, x)
         if mask is None:
             last = out[:, -1]
         else:

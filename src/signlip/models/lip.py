@@ -25,7 +25,12 @@ def _last_step(out: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     return out[torch.arange(out.shape[0], device=out.device), idx]
 
 
-@MODELS.register("lip_cnnlstm")
+def example_input(batch: int = 2) -> tuple[dict, torch.Tensor, torch.Tensor | None]:
+    """(kwargs, x, mask) of a small valid call for both lip models: gray mouth clips (B, 1, 4, 16, 24)."""
+    return {}, torch.rand(batch, 1, 4, 16, 24), None
+
+
+@MODELS.register("lip_cnnlstm", example=example_input)
 class LipCNNLSTM(nn.Module):
     """3D CNN front end (1→16→32→48, 3×3×3) keeping time, spatial pooling to 4×6, LSTM(1152→128), dense head.
 
@@ -58,7 +63,7 @@ class LipCNNLSTM(nn.Module):
         return self.head(_last_step(out, mask))  # (B, num_classes)
 
 
-@MODELS.register("lip_cnn3d")
+@MODELS.register("lip_cnn3d", example=example_input)
 class LipCNN3D(nn.Module):
     """Deeper 3D CNN: 1→64→128→256→512 with 7, 5, 3, 3 spatial kernels (temporal 3), global average pooling,
     head 512→256→128→classes with dropout 0.4 / 0.2 / 0.12. The reference's input was (1, 32, 128, 128); any size

@@ -40,7 +40,13 @@ def _masked_mean(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     return (x * w).sum(dim=1) / w.sum(dim=1).clamp_min(1.0)
 
 
-@MODELS.register("mobilenetv3")
+def example_input(batch: int = 2) -> tuple[dict, torch.Tensor, torch.Tensor | None]:
+    """(kwargs, x, mask) of a small valid call: RGB clips (B, 3, 4, 32, 32), frames folded into the batch by the
+    small variant."""
+    return {"variant": "small"}, torch.randn(batch, 3, 4, 32, 32), None
+
+
+@MODELS.register("mobilenetv3", example=example_input)
 class MobileNetV3Student(nn.Module):
     """Per-frame MobileNetV3 backbone + temporal head → logits (B, num_classes).
 

@@ -92,7 +92,8 @@ def freeze(model: nn.Module) -> nn.Module:
 
 
 class DistillObjective:
-    """Objective `(student, batch) -> {"loss", "outputs", "kd_loss", "ce_loss", "agreement", "teacher_acc"}`.
+    """Objective `(student, batch) -> {"loss", "outputs", "accuracy", "kd_loss", "ce_loss", "agreement",
+    "teacher_acc"}` (accuracy: the student's on the labels; agreement: its top-1 equals the teacher's).
 
     Args:
         teacher: the teacher network; frozen here (eval, no grad) and kept outside the student.
@@ -198,7 +199,8 @@ class DistillObjective:
             t_pred = t_logits.argmax(-1)
             agreement = (logits.argmax(-1) == t_pred).float().mean()
             teacher_acc = (t_pred == y).float().mean()
-        return {"loss": parts["loss"], "outputs": logits, "kd_loss": parts["kd"].detach(),
+            accuracy = (logits.argmax(-1) == y).float().mean()
+        return {"loss": parts["loss"], "outputs": logits, "accuracy": accuracy, "kd_loss": parts["kd"].detach(),
                 "ce_loss": parts["ce"].detach(), "agreement": agreement, "teacher_acc": teacher_acc}
 
     @torch.no_grad()

@@ -8,19 +8,19 @@ only loop is one whole-clip flip per flipped clip; the random resized crop is on
 Random numbers come from torch's CPU generator (seeded by `seed_everything`, or the `generator` argument) and are
 moved to the device: a handful of scalars per clip, so runs are reproducible whatever the device.
 
-Used by `ClipTransform` (data/clips.py) with the keys of `data.augment` in the config, e.g. the lip recipe::
+Used by `ClipTransform` (signlip.data.clips.datamodule) with the keys of `data.augment` in the config — a probability
+`p_<augmentation>` beside each augmentation's magnitude — e.g. the lip recipe::
 
-    augment_clips(x, hflip=0.5, brightness=0.15, brightness_p=0.7, contrast=(0.9, 1.1), contrast_p=0.5)
+    augment_clips(x, p_hflip=0.5, brightness=0.15, p_brightness=0.7, contrast=(0.9, 1.1), p_contrast=0.5)
 
-and for RGB sign video additionally `resized_crop={"scale": (0.6, 1.0), "ratio": (3/4, 4/3), "p": 1.0}` and
-`saturation=(0.8, 1.2)`.
+and for RGB sign video additionally `resized_crop={"scale": (0.6, 1.0), "ratio": (3/4, 4/3)}, p_resized_crop=1.0`
+and `saturation=(0.8, 1.2)`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -97,14 +97,15 @@ def resized_crop(x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
 
 def augment_clips(
     x: torch.Tensor,
-    hflip: float = 0.0,
+    p_hflip: float = 0.0,
     brightness: float | Sequence[float] = 0.0,
-    brightness_p: float = 1.0,
+    p_brightness: float = 1.0,
     contrast: float | Sequence[float] = 0.0,
-    contrast_p: float = 1.0,
+    p_contrast: float = 1.0,
     saturation: float | Sequence[float] = 0.0,
-    saturation_p: float = 1.0,
-    resized_crop: Mapping[str, Any] | None = None,
+    p_saturation: float = 1.0,
+    resized_crop: Mapping[str, Sequence[float]] | None = None,
+    p_resized_crop: float = 1.0,
     noise_std: float = 0.0,
     generator: torch.Generator | None = None,
     inplace: bool = False,
@@ -114,25 +115,27 @@ def augment_clips(
     x: float (B, C, T, H, W) in [0, 1], C = 1 (gray) or 3 (RGB). Returns a tensor of the same shape in [0, 1]: a new
     one, or `x` itself modified when `inplace` (for callers that own a freshly converted batch).
 
-    - hflip: probability of a horizontal (left-right) flip.
+    - p_hflip: probability of a horizontal (left-right) flip.
     - brightness: multiply by a factor ~ U(1 − b, 1 + b) (or a (low, high) factor range), with probability
-      brightness_p. The lip recipe: 0.15, p 0.7.
+      p_brightness. The lip recipe: 0.15, p 0.7.
     - contrast: blend with the clip's mean luma by a factor ~ U(low, high) (a float c means (1 − c, 1 + c)), with
-      probability contrast_p. The lip recipe: (0.9, 1.1), p 0.5. Brightness and contrast are fused into one affine
+      probability p_contrast. The lip recipe: (0.9, 1.1), p 0.5. Brightness and contrast are fused into one affine
       pass with a single clamp at the end (torchvision clamps in between; the difference is only at saturation).
-    - saturation: RGB only — blend each pixel with its luma by a factor ~ U(low, high); gray clips ignore it.
-    - resized_crop: None, or {"scale": (0.6, 1.0), "ratio": (3/4, 4/3), "p": 1.0} — a random crop of `scale` × the
-      frame area with aspect `ratio` (W/H), resized back to (H, W).
+    - saturation: RGB only — blend each pixel with its luma by a factor ~ U(low, high), with probability
+      p_saturation; gray clips ignore it.
+    - resized_crop: None, or {"scale": (0.6, 1.0), "ratio": (3/4, 4/3)} — a random crop of `scale` × the frame area
+      with aspect `ratio` (W/H), resized back to (H, W), with probability p_resized_crop.
     - noise_std: Gaussian pixel noise (per pixel and frame — it is the one deliberately per-frame term).
     """
     if x.ndim != 5:
         raise ValueError(f"augment_clips expects (B, C, T, H, W), got shape {tuple(x.shape)}")
     b, device = x.shape[0], x.device
     if resized_crop:
-        rc = dict(resized_crop)
-        params = random_resized_crop_params(b, rc.get("scale", (0.6, 1.0)), rc.get("ratio", (3 / 4, 4 / 3)),
+        if set(resized_crop) != {"scale", "ratio"}:
+            raise ValueError(f"resized_crop takes scale and ratio, got {', '.join(map(str, resized_crop))}")
+        params = random_resized_crop_params(b, resized_crop["scale"], resized_crop["ratio"],
                                             aspect=x.shape[-1] / x.shape[-2], generator=generator)
-        use = torch.rand(b, generator=generator) < float(rc.get("p", 1.0))
+        use = torch.rand(b, generator=generator) < float(p_resized_crop)
         params[~use] = torch.tensor([1.0, 1.0, 0.0, 0.0])  # identity crop
         x = _crop(x, params)  # a new tensor
     elif not inplace:
@@ -143,23 +146,23 @@ def augment_clips(
     shift = torch.zeros(b, device=device)
     if brightness:
         lo, hi = _range(brightness, "brightness", around_one=True)
-        scale = _apply(x, brightness_p, _uniform(b, lo, hi, generator, device), generator)
+        scale = _apply(x, p_brightness, _uniform(b, lo, hi, generator, device), generator)
     if contrast:
         lo, hi = _range(contrast, "contrast", around_one=True)
-        factor = _apply(x, contrast_p, _uniform(b, lo, hi, generator, device), generator)
+        factor = _apply(x, p_contrast, _uniform(b, lo, hi, generator, device), generator)
         mean = gray(x).mean(dim=(1, 2, 3, 4)) * scale  # one mean per clip, so every frame gets the same map
         shift = mean * (1 - factor)
         scale = scale * factor
     if brightness or contrast:
         x.mul_(_view(scale)).add_(_view(shift))  # in place: 5× faster on CPU than addcmul's broadcasting kernel
-    if hflip > 0:
+    if p_hflip > 0:
         # Flip only the chosen clips (a flip commutes with the per-clip affine map above); whole-clip copies are
         # ~5× faster on CPU than a gather/scatter over the batch.
-        for i in (_rand(b, generator, device) < hflip).nonzero().flatten().tolist():
+        for i in (_rand(b, generator, device) < p_hflip).nonzero().flatten().tolist():
             x[i] = x[i].flip(-1)
     if saturation and x.shape[1] == 3:
         lo, hi = _range(saturation, "saturation", around_one=True)
-        factor = _view(_apply(x, saturation_p, _uniform(b, lo, hi, generator, device), generator))
+        factor = _view(_apply(x, p_saturation, _uniform(b, lo, hi, generator, device), generator))
         luma = gray(x)
         x = (x - luma) * factor + luma
     if noise_std > 0:

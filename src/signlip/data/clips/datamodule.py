@@ -8,6 +8,7 @@ clips (preloaded into memory when they fit, memory-mapped otherwise); `ClipTrans
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,8 @@ from signlip.data.cache import (
     read_raw_items,
     run_prepare,
 )
+from signlip.data.clips.augment import augment_clips
+from signlip.data.clips.picture import draw_sample
 from signlip.data.manifest import Manifest, class_names, label_indices, read_manifest
 from signlip.errors import SignlipError
 from signlip.registry import DATASETS
@@ -74,9 +77,11 @@ def clip_fingerprint(settings: dict[str, Any], face_model: str | None) -> dict[s
 @PREPARERS.register("clips")
 def prepare_clips(raw_manifest: str | None = None, synthetic: dict[str, Any] | None = None,
                   cache_dir: str = "data/cache/clips", prepare: dict[str, Any] | None = None,
-                  manifests_dir: str = "data/manifests", seed: int = 0, workers: int = 2, overwrite: bool = False,
-                  **_: Any) -> PrepareResult:
-    """Prepare every video of a raw manifest (or of the built-in synthetic set) into the clip cache."""
+                  manifests_dir: str = "data/manifests", seed: int = 0, workers: int = 2,
+                  overwrite: bool = False) -> PrepareResult:
+    """Prepare every video of a raw manifest (or of the built-in synthetic set, `synthetic`: its generator's
+    arguments and `kind`) into the clip cache. `prepare`: fps, n_frames, size, gray, roi, and for roi=mediapipe
+    margin, smoothing, models_dir, face_model."""
     settings = dict(prepare or {})
     if settings.get("roi", "auto") == "auto":
         # The built-in synthetic videos are mouth crops already; a user's videos are full faces by default.
@@ -143,13 +148,17 @@ class ClipDataset:
 
 
 class ClipTransform(BatchTransform):
-    """uint8 (B, T, H, W[, 3]) → float (B, C, T, H, W) in [0, 1]; augment when training; normalise per channel."""
+    """uint8 (B, T, H, W[, 3]) → float (B, C, T, H, W) in [0, 1]; augment when training; normalise per channel.
+
+    `augment`: the arguments of `augment_clips` (the keys of `data.augment`)."""
 
     def __init__(self, mean: list[float], std: list[float], augment: dict[str, Any] | None):
         super().__init__()
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1, 1))
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1, 1))
         self.augment = dict(augment or {})
+        # Keys that are not augment_clips' arguments fail here, at build time, not at the first training batch.
+        inspect.signature(augment_clips).bind(None, **self.augment)
         # mean 0, std 1 (the lip recipe's raw [0, 1] pixels): skip two full passes over the batch.
         self.normalise = any(m != 0.0 for m in mean) or any(s != 1.0 for s in std)
 
@@ -158,8 +167,6 @@ class ClipTransform(BatchTransform):
         x = x.unsqueeze(1) if x.ndim == 4 else x.permute(0, 4, 1, 2, 3)  # (B, C, T, H, W)
         x = x.float().div_(255.0)
         if training and self.augment:
-            from signlip.data.clips.augment import augment_clips
-
             x = augment_clips(x, **self.augment, inplace=True)  # x is this batch's own float copy
         if self.normalise:
             x = (x - self.mean) / self.std
@@ -179,10 +186,10 @@ def build_clip_data(manifest: str | None = None, raw_manifest: str | None = None
                     augment: dict[str, Any] | None = None,
                     mean: list[float] | None = None, std: list[float] | None = None, preload_limit_mb: int = 2048,
                     workers: int = 2, seed: int = 0, val_fraction: float = 0.15, test_fraction: float = 0.15,
-                    preprocessing: dict[str, Any] | None = None, splits: tuple[str, ...] = SPLITS,
-                    **_: Any) -> DataBundle:
+                    preprocessing: dict[str, Any] | None = None, splits: tuple[str, ...] = SPLITS) -> DataBundle:
     """Clip data module. `manifest`: a prepared manifest; else `raw_manifest` (videos) or the synthetic set is
-    prepared into `cache_dir` first (resumable: only new videos are decoded)."""
+    prepared into `cache_dir` first (resumable: only new videos are decoded; see `prepare_clips`). The model gets
+    the number of classes and of channels (1 gray, 3 RGB) from the data."""
     if manifest is None:
         manifest = str(prepare_clips(raw_manifest, synthetic, cache_dir, prepare, manifests_dir, seed,
                                      workers).manifest)
@@ -204,4 +211,5 @@ def build_clip_data(manifest: str | None = None, raw_manifest: str | None = None
     prep = {"kind": "clips", "classes": classes, "fingerprint": fingerprint, "mean": mean, "std": std,
             "manifest": str(Path(manifest).resolve())}
     return DataBundle(classes=classes, splits=loaded, batch_transform=ClipTransform(mean, std, augment),
-                      preprocessing=prep, model_kwargs={"num_classes": len(classes)})
+                      preprocessing=prep, model_kwargs={"num_classes": len(classes), "in_channels": channels},
+                      draw_sample=draw_sample)

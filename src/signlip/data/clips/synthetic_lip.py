@@ -27,6 +27,7 @@ import hashlib
 import itertools
 import json
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -181,28 +182,31 @@ def _write_speaker(job: tuple) -> list[tuple[str, str, str, str]]:
     return rows
 
 
-def make_synthetic_lip(root: str | Path = "data/synthetic/lip", n_speakers: tuple[int, int, int] = (16, 4, 4),
-                       clips_per_class: int = 6, n_classes: int = 4, seed: int = 0,
-                       frame_size: tuple[int, int] = (80, 120), fps: float = 25.0, n_frames: int = 40,
+def make_synthetic_lip(root: str | Path = "data/synthetic/lip", n_people: Sequence[int] = (16, 4, 4),
+                       per_class_per_person: int = 6, n_classes: int = 4, seed: int = 0,
+                       frame_size: Sequence[int] = (80, 120), fps: float = 25.0, n_frames: int = 40,
                        ext: str = ".mp4", workers: int = 2) -> Path:
     """Write the synthetic lip videos and their raw manifest (`path,label,split,speaker`); return the manifest path.
 
-    n_speakers: speakers in (train, val, test), disjoint. Each speaker says every word `clips_per_class` times.
+    n_people: speakers in (train, val, test), disjoint. Each speaker says every word `per_class_per_person` times.
     frame_size: (H, W) of the videos; n_frames at `fps` (40 frames at 25 fps = 1.6 s, as the reference's clips).
     The default is 24 speakers × 4 words × 6 = 576 clips (384 train, like the reference's ~390 training videos).
     workers: processes drawing and encoding speakers in parallel (the output does not depend on it).
     """
     root = Path(root)
-    settings = {"version": _VERSION, "n_speakers": [int(n) for n in n_speakers],
-                "clips_per_class": int(clips_per_class), "n_classes": int(n_classes), "seed": int(seed),
+    # The settings keep the first version's spelling (n_speakers, clips_per_class): they also name the video folder
+    # (a hash), so the same settings keep making the same files at the same paths as before the rename.
+    settings = {"version": _VERSION, "n_speakers": [int(n) for n in n_people],
+                "clips_per_class": int(per_class_per_person), "n_classes": int(n_classes), "seed": int(seed),
                 "frame_size": [int(v) for v in frame_size], "fps": float(fps), "n_frames": int(n_frames), "ext": ext}
     manifest = root / MANIFEST
     settings_path = root / SETTINGS
     if manifest.is_file() and settings_path.is_file() and json.loads(settings_path.read_text()) == settings:
         return manifest
-    if len(settings["n_speakers"]) != 3 or min(settings["n_speakers"]) < 1 or clips_per_class < 1 or n_frames < 8:
-        raise SignlipError("synthetic lip data needs n_speakers=[train, val, test] ≥ 1 each, clips_per_class ≥ 1 and "
-                           "n_frames ≥ 8")
+    if len(settings["n_speakers"]) != 3 or min(settings["n_speakers"]) < 1 or per_class_per_person < 1 \
+            or n_frames < 8:
+        raise SignlipError("synthetic lip data needs n_people=[train, val, test] ≥ 1 each, per_class_per_person ≥ 1 "
+                           "and n_frames ≥ 8")
     names, orders = class_names(n_classes), word_orders(n_classes, seed)
     # Video files live in a folder named by the settings hash: new settings → new paths → no stale cache reuse.
     videos = root / f"videos-{_settings_hash(settings)}"

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -212,22 +213,26 @@ def write_video(path: str | Path, frames: np.ndarray, fps: int = FPS) -> None:
     writer.release()
 
 
-def make_synthetic_rgb(root: str | Path, n_classes: int = 6, n_signers: tuple[int, int, int] = (6, 2, 2),
-                       clips_per_class_per_signer: int = 4, frames: int = 24, size: tuple[int, int] = (112, 112),
-                       seed: int = 0) -> Path:
+def make_synthetic_rgb(root: str | Path = "data/synthetic/rgb", n_classes: int = 6,
+                       n_people: Sequence[int] = (6, 2, 2), per_class_per_person: int = 4, n_frames: int = 24,
+                       frame_size: Sequence[int] = (112, 112), seed: int = 0) -> Path:
     """Write the dataset under `root` (mp4 videos + `manifest.csv`) unless it is already there; return the manifest.
 
-    `n_classes` ≤ 6 picks the first classes of `CLASSES`; `n_signers` = signers in (train, val, test); `size` =
-    (height, width). Deterministic in `seed`; a `settings.json` beside the manifest makes repeated calls free, and a
-    call with other settings rewrites the dataset.
+    `n_classes` ≤ 6 picks the first classes of `CLASSES`; `n_people` = signers in (train, val, test);
+    `per_class_per_person` clips of each class per signer, `n_frames` each; `frame_size` = (height, width).
+    Deterministic in `seed`; a `settings.json` beside the manifest makes repeated calls free, and a call with other
+    settings rewrites the dataset.
     """
     if not 2 <= n_classes <= len(CLASSES):
         raise SignlipError(f"synthetic RGB data has 2..{len(CLASSES)} classes, not {n_classes} — pick n_classes in "
                            "that range")
     root = Path(root)
     manifest = root / "manifest.csv"
-    settings = {"version": _VERSION, "n_classes": n_classes, "n_signers": list(n_signers),
-                "clips_per_class_per_signer": clips_per_class_per_signer, "frames": frames, "size": list(size),
+    # The settings file keeps the first version's spelling (n_signers, clips_per_class_per_signer, frames, size): the
+    # same settings make the same files, so datasets written before the rename are recognised, not written again.
+    size = [int(v) for v in frame_size]
+    settings = {"version": _VERSION, "n_classes": n_classes, "n_signers": [int(n) for n in n_people],
+                "clips_per_class_per_signer": per_class_per_person, "frames": n_frames, "size": size,
                 "seed": seed, "fourcc": FOURCC}
     settings_file = root / "settings.json"
     if manifest.exists() and settings_file.exists() and json.loads(settings_file.read_text()) == settings:
@@ -238,7 +243,7 @@ def make_synthetic_rgb(root: str | Path, n_classes: int = 6, n_signers: tuple[in
     labels = CLASSES[:n_classes]
     rows = []
     signer_id = 0
-    for split, count in zip(("train", "val", "test"), n_signers):
+    for split, count in zip(("train", "val", "test"), n_people):
         for _ in range(count):
             name = f"s{signer_id:02d}"
             signer_id += 1
@@ -247,8 +252,8 @@ def make_synthetic_rgb(root: str | Path, n_classes: int = 6, n_signers: tuple[in
             folder = root / split / name
             folder.mkdir(parents=True, exist_ok=True)
             for label in labels:
-                for k in range(clips_per_class_per_signer):
-                    clip = render_clip(clip_plan(label, signer, signer_rng, frames), signer, signer_rng, size)
+                for k in range(per_class_per_person):
+                    clip = render_clip(clip_plan(label, signer, signer_rng, n_frames), signer, signer_rng, size)
                     rel = Path(split) / name / f"{label}_{k}{SUFFIX}"
                     write_video(root / rel, clip)
                     rows.append((rel.as_posix(), label, split, name))

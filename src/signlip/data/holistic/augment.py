@@ -13,6 +13,7 @@ left/right swapping, temporal resampling and frame masking. `HolisticBatchTransf
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -91,13 +92,14 @@ def frame_mask(x: torch.Tensor, mask: torch.Tensor, p: float, ratio: float = 0.1
 
 
 class HolisticAugment(torch.nn.Module):
-    """All holistic landmark augmentations, each with a probability (0 disables it).
+    """All holistic landmark augmentations, each with a probability `p_<augmentation>` (0 disables it) — the keys
+    of `data.augment` (conf/data/holistic.yaml) besides `enabled`.
 
-    forward(x (B, T, K, 3), mask (B, T)) → (x (B, T', K, 3), mask (B, T')). Order: flip, rotate, scale, shear,
-    shift, temporal resample, frame masking. Magnitudes are in normalised units (body size ≈ 1)."""
+    forward(x (B, T, K, 3), mask (B, T)) → (x (B, T', K, 3), mask (B, T')). Order: horizontal flip, rotate, scale,
+    shear, shift, temporal resample, frame masking. Magnitudes are in normalised units (body size ≈ 1)."""
 
     def __init__(self, mirror_index: Sequence[int] | np.ndarray | None = None, preset: str | list[int] = DEFAULT_PRESET,
-                 p_flip: float = 0.5, p_rotate: float = 0.5, max_degrees: float = 15.0, p_scale: float = 0.5,
+                 p_hflip: float = 0.5, p_rotate: float = 0.5, max_degrees: float = 15.0, p_scale: float = 0.5,
                  scale_fraction: float = 0.15, p_shear: float = 0.3, max_shear: float = 0.15, p_shift: float = 0.5,
                  max_shift: float = 0.1, p_resample: float = 0.5, resample_range: Sequence[float] = (0.5, 1.5),
                  p_frame_mask: float = 0.3, frame_mask_ratio: float = 0.1, max_len: int | None = 384,
@@ -105,7 +107,7 @@ class HolisticAugment(torch.nn.Module):
         super().__init__()
         mirror = preset_mirror_index(preset) if mirror_index is None else np.asarray(mirror_index)
         self.register_buffer("mirror_index", torch.as_tensor(mirror, dtype=torch.long), persistent=False)
-        self.p_flip, self.flip_centre = p_flip, flip_centre
+        self.p_hflip, self.flip_centre = p_hflip, flip_centre
         self.p_rotate, self.max_degrees = p_rotate, max_degrees
         self.p_scale, self.scale_fraction = p_scale, scale_fraction
         self.p_shear, self.max_shear = p_shear, max_shear
@@ -119,8 +121,8 @@ class HolisticAugment(torch.nn.Module):
         if mask is None:
             mask = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
         x = _nan_padding(x, mask)  # padding must not move the centroid the affine transforms use
-        if self.p_flip > 0:
-            x = flip(x, self.p_flip, self.mirror_index, self.flip_centre)
+        if self.p_hflip > 0:
+            x = flip(x, self.p_hflip, self.mirror_index, self.flip_centre)
         if self.p_rotate > 0 and self.max_degrees:
             x = transforms.rotate(x, self.p_rotate, self.max_degrees)
         if self.p_scale > 0 and self.scale_fraction:
@@ -140,9 +142,12 @@ class HolisticBatchTransform(BatchTransform):
     """Batch transform of the holistic task: batch["x"] (B, T, K, 3) normalised preset points (NaN = missing)
     + batch["mask"] → augment (training only) → batch["x"] (B, T', K·12) motion features, batch["mask"] (B, T')."""
 
-    def __init__(self, preset: str | list[int] = DEFAULT_PRESET, augment: bool = True, **augment_kwargs) -> None:
+    def __init__(self, preset: str | list[int] = DEFAULT_PRESET, augment: dict[str, Any] | None = None,
+                 max_len: int | None = 384) -> None:
+        """`augment`: the arguments of `HolisticAugment` (None: no augmentation); `max_len` caps resampled
+        sequences."""
         super().__init__()
-        self.augment = HolisticAugment(preset=preset, **augment_kwargs) if augment else None
+        self.augment = HolisticAugment(preset=preset, max_len=max_len, **augment) if augment is not None else None
         self.register_buffer("anchors", torch.as_tensor(anchor_index(preset)), persistent=False)
 
     def forward(self, batch: dict[str, torch.Tensor], training: bool) -> dict[str, torch.Tensor]:

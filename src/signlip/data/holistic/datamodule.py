@@ -43,6 +43,7 @@ from signlip.data.holistic.features import (
     preset_indices,
     select_normalize,
 )
+from signlip.data.holistic.picture import draw_sample
 from signlip.data.manifest import Manifest, class_names, label_indices, read_manifest
 from signlip.errors import SignlipError
 from signlip.registry import DATASETS
@@ -81,40 +82,35 @@ class GislrSequencePreparer:
         return arr
 
 
-def _video_fingerprint(settings: dict[str, Any]) -> dict[str, Any]:
+def _video_fingerprint(preparer: HolisticVideoPreparer) -> dict[str, Any]:
     from signlip.data.clips.roi import model_sha256
     from signlip.data.holistic.extract import model_path
 
-    models_dir = settings.get("models_dir", "models")
-    kinds = ["hand"] + [k for k in ("face", "pose") if settings.get(k, True)]
+    kinds = ["hand"] + [k for k in ("face", "pose") if getattr(preparer, k)]
     return {"kind": "holistic_landmarks", "source": "mediapipe_tasks", "layout": "face/left_hand/pose/right_hand",
-            "mirrored_input": bool(settings.get("mirrored_input", False)),
-            "min_confidence": float(settings.get("min_confidence", 0.5)),
-            **{f"{k}_model_sha256": model_sha256(model_path(models_dir, k)) for k in kinds}}
+            "mirrored_input": bool(preparer.mirrored_input), "min_confidence": float(preparer.min_confidence),
+            **{f"{k}_model_sha256": model_sha256(model_path(preparer.models_dir, k)) for k in kinds}}
 
 
 @PREPARERS.register("holistic")
 def prepare_holistic(format: str = "videos", raw_manifest: str | None = None, root: str | None = None,
                      cache_dir: str = "data/cache/holistic", manifests_dir: str = "data/manifests",
                      prepare: dict[str, Any] | None = None, limit: int | None = None, seed: int = 0, workers: int = 2,
-                     overwrite: bool = False, **_: Any) -> PrepareResult:
+                     overwrite: bool = False) -> PrepareResult:
     """Prepare holistic landmarks into `cache_dir` + a prepared manifest (parallel, resumable, with a report).
 
     `format="videos"`: run MediaPipe over every video of `raw_manifest` (`path,label[,split][,signer]`).
     `format="gislr"`: convert the GISLR folder `root` (train.csv + parquet files); participants become signers and
     the manifest has no split column, so training makes a seeded signer-disjoint split. Samples with no hand in any
-    frame are left out and listed in `prepare_report.csv`."""
-    settings = dict(prepare or {})
+    frame are left out and listed in `prepare_report.csv`. `prepare`: the MediaPipe settings (format=videos), the
+    arguments of `HolisticVideoPreparer`. `limit`: only the first N rows (quick checks), in either format."""
     if format == "videos":
         if not raw_manifest:
             raise SignlipError("nothing to prepare — give data.raw_manifest=<videos.csv> (columns path,label"
                                "[,split][,signer]), or data.format=gislr data.root=<folder with train.csv>")
-        fingerprint = _video_fingerprint(settings)  # also checks that the MediaPipe models exist
-        items = read_raw_items(raw_manifest, seed=seed)
-        fn: Any = HolisticVideoPreparer(str(settings.get("models_dir", "models")),
-                                        bool(settings.get("mirrored_input", False)),
-                                        float(settings.get("min_confidence", 0.5)), bool(settings.get("face", True)),
-                                        bool(settings.get("pose", True)))
+        fn: Any = HolisticVideoPreparer(**(prepare or {}))
+        fingerprint = _video_fingerprint(fn)  # also checks that the MediaPipe models exist
+        items = read_raw_items(raw_manifest, seed=seed)[:limit]
         source, description = raw_manifest, "MediaPipe holistic"
     elif format == "gislr":
         from signlip.data.formats.gislr import _pyarrow_parquet, read_gislr_index
@@ -237,9 +233,7 @@ def source_fingerprint(paths: list[str]) -> dict[str, Any]:
 def _synthetic_manifest(synthetic: dict[str, Any] | None) -> str:
     from signlip.data.holistic.synthetic import make_synthetic_holistic
 
-    synthetic = dict(synthetic or {})
-    root = synthetic.pop("root", "data/synthetic/holistic")
-    return str(make_synthetic_holistic(root, **synthetic))
+    return str(make_synthetic_holistic(**(synthetic or {})))
 
 
 @DATASETS.register("holistic")
@@ -249,13 +243,15 @@ def build_holistic_data(manifest: str | None = None, raw_manifest: str | None = 
                         drop_handless: bool = True, on_handless: str = "error",
                         augment: dict[str, Any] | None = None, cache_dir: str = "data/cache/holistic",
                         manifests_dir: str = "data/manifests", prepare: dict[str, Any] | None = None,
-                        workers: int = 2, seed: int = 0, val_fraction: float = 0.15, test_fraction: float = 0.15,
-                        preprocessing: dict[str, Any] | None = None, splits: tuple[str, ...] = SPLITS,
-                        **_: Any) -> DataBundle:
+                        workers: int = 2, limit: int | None = None, seed: int = 0, val_fraction: float = 0.15,
+                        test_fraction: float = 0.15, preprocessing: dict[str, Any] | None = None,
+                        splits: tuple[str, ...] = SPLITS) -> DataBundle:
     """Holistic data module (`data=holistic`).
 
     `manifest`: `.npy` files of `(T, 543, 3)` landmarks. Without it, `raw_manifest` (videos) or `root` (GISLR,
-    with `format=gislr`) is prepared first (resumable), else the built-in synthetic set is generated. The feature
+    with `format=gislr`) is prepared first (resumable; `limit`: only its first N rows, as `signlip prepare
+    data.limit=N` would), else the built-in synthetic set is generated (`synthetic`: the arguments of
+    `make_synthetic_holistic`). `augment`: the arguments of `HolisticAugment`, plus `enabled`. The feature
     settings (`preset`, `max_len`, `long_mode`, `drop_handless`) are stored in the checkpoint; with `preprocessing`
     from a checkpoint they and the classes are reused, and data prepared differently is refused. `on_handless`:
     `error` (default) stops on samples with no hand in any frame, naming them; `skip` leaves them out and lists
@@ -264,8 +260,8 @@ def build_holistic_data(manifest: str | None = None, raw_manifest: str | None = 
         raise SignlipError(f"data.on_handless={on_handless} — choose one of {', '.join(HANDLESS_CHOICES)}")
     if manifest is None:
         if raw_manifest or root or format == "gislr":
-            manifest = str(prepare_holistic(format, raw_manifest, root, cache_dir, manifests_dir, prepare, seed=seed,
-                                            workers=workers).manifest)
+            manifest = str(prepare_holistic(format, raw_manifest, root, cache_dir, manifests_dir, prepare, limit=limit,
+                                            seed=seed, workers=workers).manifest)
         else:
             manifest = _synthetic_manifest(synthetic)
     m = read_manifest(manifest, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction,
@@ -296,9 +292,10 @@ def build_holistic_data(manifest: str | None = None, raw_manifest: str | None = 
             console.print(f"  {path}", soft_wrap=True, markup=False)
     aug = dict(augment or {})
     enabled = bool(aug.pop("enabled", True))
-    transform = HolisticBatchTransform(preset, augment=enabled, max_len=int(max_len), **aug)
+    transform = HolisticBatchTransform(preset, augment=aug if enabled else None, max_len=int(max_len))
     prep = {"kind": "holistic", "classes": classes,
             **preprocessing_fingerprint(preset, int(max_len), drop_handless, long_mode),
             "source_fingerprint": fingerprint, "manifest": str(Path(manifest).resolve())}
     return DataBundle(classes=classes, splits=loaded, batch_transform=transform, preprocessing=prep,
-                      model_kwargs={"input_dim": feature_dim(preset), "num_classes": len(classes)})
+                      model_kwargs={"input_dim": feature_dim(preset), "num_classes": len(classes)},
+                      draw_sample=draw_sample)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -264,19 +265,23 @@ def _split_signers(n: int, seed: int, val: int, test: int) -> dict[int, str]:
     return out
 
 
-def make_synthetic_holistic(root: str | Path, n_signers: int = 10, per_class_per_signer: int = 3, n_classes: int = 25,
-                            seed: int = 0, val_signers: int = 2, test_signers: int = 2) -> Path:
+def make_synthetic_holistic(root: str | Path = "data/synthetic/holistic", n_people: Sequence[int] = (6, 2, 2),
+                            per_class_per_person: int = 3, n_classes: int = 25, seed: int = 0) -> Path:
     """Write the synthetic dataset under `root` (arrays/ + manifest.csv + settings json) and return the manifest.
 
+    `n_people`: signers in (train, val, test), disjoint; `per_class_per_person`: samples per class per signer.
     Idempotent: when `root` already holds a dataset made with the same settings, nothing is written. Sizes: about
     40 frames × 6.5 kB per sample (10 signers × 3 × 25 classes ≈ 190 MB)."""
     if not 1 <= n_classes <= len(CLASSES):
         raise SignlipError(f"n_classes must be 1..{len(CLASSES)}, got {n_classes}")
-    if n_signers < val_signers + test_signers + 1:
-        raise SignlipError(f"need at least {val_signers + test_signers + 1} signers for signer-disjoint "
-                           f"train/val/test splits, got n_signers={n_signers}")
+    if len(n_people) != 3 or min(n_people) < 1:
+        raise SignlipError(f"n_people must be [train, val, test] signers, at least 1 each, got {list(n_people)}")
+    # Signers are drawn for the total and then assigned to splits by a seeded permutation (the first version's
+    # n_signers + val_signers + test_signers, as the settings file still spells them: the same settings, the same
+    # files, so datasets written before the rename are recognised).
+    n_signers, val_signers, test_signers = int(sum(n_people)), int(n_people[1]), int(n_people[2])
     root = Path(root).expanduser()
-    settings = {"version": VERSION, "n_signers": n_signers, "per_class_per_signer": per_class_per_signer,
+    settings = {"version": VERSION, "n_signers": n_signers, "per_class_per_signer": per_class_per_person,
                 "n_classes": n_classes, "seed": seed, "val_signers": val_signers, "test_signers": test_signers}
     manifest = root / "manifest.csv"
     settings_path = root / SETTINGS_FILE
@@ -298,7 +303,7 @@ def make_synthetic_holistic(root: str | Path, n_signers: int = 10, per_class_per
         d = root / "arrays" / f"s{si:02d}"
         d.mkdir(parents=True, exist_ok=True)
         for c in range(n_classes):
-            for r in range(per_class_per_signer):
+            for r in range(per_class_per_person):
                 rng = np.random.default_rng([seed, si, c, r])
                 arr = _sample(c, signer, rng, face_tpl)
                 rel = f"arrays/s{si:02d}/{CLASSES[c][0]}_{r}.npy"

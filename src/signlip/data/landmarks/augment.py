@@ -1,7 +1,7 @@
 """Batch-tensor augmentations for landmark sequences `(B, T, K, 3)`.
 
-They run on the training device on whole batches (no per-sample Python), each with its own probability,
-sampled per sequence and constant over its frames. NaN points (missing landmarks) stay NaN.
+They run on the training device on whole batches (no per-sample Python), each with its own probability
+(`p_<augmentation>`), sampled per sequence and constant over its frames. NaN points (missing landmarks) stay NaN.
 """
 
 from __future__ import annotations
@@ -52,15 +52,17 @@ def jitter(x: torch.Tensor, p: float, std: float) -> torch.Tensor:
     return x + torch.randn_like(x) * std * _chosen(x.shape[0], p, x)
 
 
-def augment_landmarks(x: torch.Tensor, p: float = 0.5, rotation_degrees: float = 15.0, scale_fraction: float = 0.1,
-                      shift: float = 0.05, noise_std: float = 0.005) -> torch.Tensor:
-    """Rotation, scaling, translation and noise, each applied with probability p. x: (B, T, K, 3)."""
-    if rotation_degrees:
-        x = rotate(x, p, rotation_degrees)
-    if scale_fraction:
-        x = scale(x, p, scale_fraction)
-    if shift:
-        x = translate(x, p, shift)
-    if noise_std:
-        x = jitter(x, p, noise_std)
+def augment_landmarks(x: torch.Tensor, p_rotate: float = 0.0, rotation_degrees: float = 15.0, p_scale: float = 0.0,
+                      scale_fraction: float = 0.1, p_shift: float = 0.0, shift: float = 0.05, p_noise: float = 0.0,
+                      noise_std: float = 0.005) -> torch.Tensor:
+    """Rotation, scaling, translation and noise, each with its own probability (0, the default, leaves it out) and
+    magnitude — the keys of `data.augment` (conf/data/landmarks.yaml). x: (B, T, K, 3)."""
+    if p_rotate > 0 and rotation_degrees:
+        x = rotate(x, p_rotate, rotation_degrees)
+    if p_scale > 0 and scale_fraction:
+        x = scale(x, p_scale, scale_fraction)
+    if p_shift > 0 and shift:
+        x = translate(x, p_shift, shift)
+    if p_noise > 0 and noise_std:
+        x = jitter(x, p_noise, noise_std)
     return x

@@ -6,6 +6,7 @@ standardisation happen on the device in `LandmarkTransform`, on whole batches.
 
 from __future__ import annotations
 
+import inspect
 import warnings
 import zipfile
 from pathlib import Path
@@ -16,6 +17,7 @@ import torch
 
 from signlip.data.base import SPLITS, BatchTransform, DataBundle
 from signlip.data.landmarks.augment import augment_landmarks
+from signlip.data.landmarks.picture import draw_sample
 from signlip.data.manifest import Manifest, class_names, read_manifest
 from signlip.errors import SignlipError
 from signlip.registry import DATASETS
@@ -102,10 +104,13 @@ class LandmarkTransform(BatchTransform):
         self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
         self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32))
         self.augment = dict(augment or {})
+        # Keys that are not augment_landmarks' arguments fail here, at build time, not at the first training batch.
+        inspect.signature(augment_landmarks).bind(None, **self.augment)
+        self.augmenting = any(v > 0 for k, v in self.augment.items() if k.startswith("p_"))
 
     def forward(self, batch: dict[str, torch.Tensor], training: bool) -> dict[str, torch.Tensor]:
         x = batch["x"].float()
-        if training and self.augment.get("p", 0) > 0 and x.ndim == 4:
+        if training and self.augmenting and x.ndim == 4:
             x = augment_landmarks(x, **self.augment)
         x = x.flatten(2)  # (B, T, F)
         x = torch.nan_to_num((x - self.mean) / self.std, nan=0.0)
@@ -154,23 +159,21 @@ def load_split(manifest: Manifest, split: str, classes: list[str], sequence_leng
 def build_landmark_data(manifest: str | None = None, synthetic: dict[str, Any] | None = None, sequence_length: int = 30,
                         normalise: str = "sequence", augment: dict[str, Any] | None = None, seed: int = 0,
                         val_fraction: float = 0.15, test_fraction: float = 0.15,
-                        preprocessing: dict[str, Any] | None = None, splits: tuple[str, ...] = SPLITS,
-                        **_: Any) -> DataBundle:
-    """Landmark data module. With `manifest=None` the built-in synthetic hand dataset is generated and used.
+                        preprocessing: dict[str, Any] | None = None, splits: tuple[str, ...] = SPLITS) -> DataBundle:
+    """Landmark data module. With `manifest=None` the built-in synthetic hand dataset is generated and used
+    (`synthetic`: the arguments of `make_synthetic_hands`).
 
     `preprocessing` (from a checkpoint) reuses the stored classes and statistics instead of recomputing them,
     and checks that the data matches. `normalise`: "sequence" (centre and scale each (T, K, 3) sequence, see
-    `normalise_sequence`) or "none" (raw coordinates, standardised per feature only).
+    `normalise_sequence`) or "none" (raw coordinates, standardised per feature only). `augment`: the arguments of
+    `augment_landmarks`, applied to training batches.
     """
     if normalise not in ("sequence", "none"):
         raise SignlipError(f"data.normalise={normalise} — choose sequence or none")
     if manifest is None:
         from signlip.data.landmarks.synthetic import make_synthetic_hands
 
-        synthetic = dict(synthetic or {})
-        root = synthetic.pop("root", "data/synthetic/hands")
-        synthetic.pop("name", None)
-        manifest = str(make_synthetic_hands(root, **synthetic))
+        manifest = str(make_synthetic_hands(**(synthetic or {})))
     m = read_manifest(manifest, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction,
                       required=tuple(splits))
     if preprocessing:
@@ -191,5 +194,5 @@ def build_landmark_data(manifest: str | None = None, synthetic: dict[str, Any] |
             "feature_shape": list(expected), "mean": mean.tolist(), "std": std.tolist(),
             "manifest": str(Path(manifest).resolve())}
     return DataBundle(classes=classes, splits=loaded, batch_transform=LandmarkTransform(mean, std, augment),
-                      preprocessing=prep,
+                      preprocessing=prep, draw_sample=draw_sample,
                       model_kwargs={"input_size": int(np.prod(expected)), "num_classes": len(classes)})

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import string
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -111,15 +112,17 @@ def _sample(shape: np.ndarray, motion: str, signer: dict, rng: np.random.Generat
     return seq.astype(np.float32)
 
 
-def make_synthetic_hands(root: str | Path, n_signers: tuple[int, int, int] = (12, 3, 3), per_class: int = 6,
-                         seed: int = 0) -> Path:
+def make_synthetic_hands(root: str | Path = "data/synthetic/hands", n_people: Sequence[int] = (12, 3, 3),
+                         per_class_per_person: int = 6, seed: int = 0) -> Path:
     """Write the dataset under `root` (npy files + `manifest.csv`) unless it is already there; return the manifest.
 
-    `n_signers` = signers in (train, val, test); `per_class` = samples per class per signer.
+    `n_people` = signers in (train, val, test); `per_class_per_person` = samples per class per signer.
     """
     root = Path(root)
     manifest = root / "manifest.csv"
-    settings = {"version": 1, "n_signers": list(n_signers), "per_class": per_class, "seed": seed}
+    # The settings file keeps the spelling of the first version (n_signers, per_class): the same settings make the
+    # same files, so datasets written before the rename are still recognised and not written again.
+    settings = {"version": 1, "n_signers": [int(n) for n in n_people], "per_class": per_class_per_person, "seed": seed}
     settings_file = root / "settings.json"
     if manifest.exists() and settings_file.exists() and json.loads(settings_file.read_text()) == settings:
         return manifest
@@ -129,7 +132,7 @@ def make_synthetic_hands(root: str | Path, n_signers: tuple[int, int, int] = (12
         shapes[moving] = shapes[static]
     rows = []
     signer_id = 0
-    for split, count in zip(("train", "val", "test"), n_signers):
+    for split, count in zip(("train", "val", "test"), n_people):
         for _ in range(count):
             signer = {"size": rng.uniform(0.12, 0.22), "roll": rng.normal(0, np.radians(12)),
                       "pitch": rng.normal(0, np.radians(15)), "yaw": rng.normal(0, np.radians(15)),
@@ -138,7 +141,7 @@ def make_synthetic_hands(root: str | Path, n_signers: tuple[int, int, int] = (12
             signer_id += 1
             for letter in LETTERS:
                 motion = MOTION_PAIRS[letter][1] if letter in MOTION_PAIRS else "none"
-                for k in range(per_class):
+                for k in range(per_class_per_person):
                     rel = Path(split) / name / f"{letter}_{k}.npy"
                     (root / rel).parent.mkdir(parents=True, exist_ok=True)
                     np.save(root / rel, _sample(shapes[letter], motion, signer, rng))

@@ -1,0 +1,294 @@
+"""The doctor's data audit: files present and readable, samples per class, class balance, split sizes, speakers /
+signers across splits, duplicated files, frame counts, NaN / inf / constant inputs, temporal order.
+
+Every audit reads the `DataBundle` contract only (split datasets with labels, groups, paths; the batch transform), so
+it works for every data module. Each returns `Check`s; none raises for a finding.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from signlip.data.base import BatchDataset, BatchTransform, DataBundle
+from signlip.doctor.check import Check, few
+
+
+def audit_manifest_files(manifest: str) -> Check:
+    """Every sample file of a manifest: present, and readable as an array (lists them all, unlike the loader)."""
+    from signlip.data.manifest import read_manifest
+
+    m = read_manifest(manifest, check_files=False, required=())
+    missing, unreadable = [], []
+    for p in m.paths:
+        if not Path(p).is_file():
+            missing.append(p)
+        elif p.endswith(".npy"):
+            try:
+                np.load(p, mmap_mode="r", allow_pickle=False)
+            except (OSError, ValueError) as exc:
+                unreadable.append(f"{p} ({type(exc).__name__})")
+    if missing or unreadable:
+        parts = [f"{len(missing)} missing ({few(missing)})" if missing else "",
+                 f"{len(unreadable)} unreadable ({few(unreadable)})" if unreadable else ""]
+        return Check("data", "sample files", "fail", f"{len(m.paths)} rows: " + "; ".join(p for p in parts if p)
+                     + " — fix the paths (relative to the manifest's folder) or remove the rows",
+                     {"missing": missing, "unreadable": unreadable})
+    return Check("data", "sample files", "pass", f"{len(m.paths)} rows, every file present and readable")
+
+
+def audit_counts(data: DataBundle, cfg: dict[str, Any]) -> list[Check]:
+    """Samples per class per split, class balance (train) and the precision each evaluation split allows."""
+    classes = data.classes
+    counts = {s: np.bincount(ds.labels, minlength=len(classes)) for s, ds in data.splits.items()}
+    per_split = "; ".join(f"{s} {int(c.sum())} ({int(c.min())}–{int(c.max())} per class)" for s, c in counts.items())
+    checks = []
+    thin = [classes[i] for i in np.flatnonzero(counts["train"] < 5)] if "train" in counts else []
+    absent = {s: [classes[i] for i in np.flatnonzero(c == 0)] for s, c in counts.items() if s != "train"}
+    absent = {s: v for s, v in absent.items() if v}
+    status = "warn" if thin or absent else "pass"
+    detail = f"{len(classes)} classes; {per_split}"
+    if thin:
+        detail += f"; fewer than 5 training samples: {few(thin)}"
+    for s, names in absent.items():
+        detail += f"; no {s} samples for {few(names)}"
+    checks.append(Check("data", "samples per class", status, detail,
+                        {s: dict(zip(classes, c.tolist())) for s, c in counts.items()}))
+    if "train" in counts:
+        c = counts["train"]
+        ratio = float(c.max() / max(c.min(), 1))
+        status = "warn" if ratio > cfg["balance_warn_ratio"] else "pass"
+        checks.append(Check("data", "class balance (train)", status,
+                            f"largest/smallest class = {ratio:.2f}"
+                            + (" — consider objective.class_weights=balanced or data.stratified=true"
+                               if status == "warn" else ""), {"ratio": ratio}))
+    for split in ("val", "test"):
+        if split in counts:
+            n = int(counts[split].sum())
+            half = 1.96 * math.sqrt(0.25 / max(n, 1))  # worst case (accuracy 0.5)
+            status = "warn" if half > cfg["ci_warn_half_width"] else "pass"
+            checks.append(Check("data", f"{split} size", status, f"{n} samples: an accuracy is known to about "
+                                f"±{half:.3f} (95%)" + (" — too few to report more than a rough figure"
+                                                        if status == "warn" else ""), {"n": n, "half_width": half}))
+    return checks
+
+
+def audit_groups(data: DataBundle) -> Check:
+    """Speakers / signers in more than one split (val/test must measure new people)."""
+    split_groups = {s: {str(g) for g in ds.groups if str(g)} for s, ds in data.splits.items()}
+    if not any(split_groups.values()):
+        return Check("data", "speakers/signers across splits", "warn", "no speaker/signer column: cannot check that "
+                     "val/test hold new people — add a speaker or signer column to the manifest")
+    shared: dict[str, list[str]] = defaultdict(list)
+    for s, groups in split_groups.items():
+        for g in groups:
+            shared[g].append(s)
+    leaks = {g: s for g, s in shared.items() if len(s) > 1}
+    sizes = ", ".join(f"{s} {len(g)}" for s, g in split_groups.items())
+    if leaks:
+        shown = [f"{g} ({'+'.join(s)})" for g, s in sorted(leaks.items())]
+        return Check("data", "speakers/signers across splits", "fail",
+                     f"{len(leaks)} in more than one split: {few(shown)} — val/test then measure people the model "
+                     f"has seen; keep each speaker/signer in one split (drop the split column to let signlip split)",
+                     {"shared": leaks})
+    return Check("data", "speakers/signers across splits", "pass", f"disjoint ({sizes} speakers/signers)")
+
+
+def _file_hash(path: str, cap_bytes: int) -> str | None:
+    p = Path(path)
+    if not p.is_file():
+        return None
+    h = hashlib.sha1()
+    size = p.stat().st_size
+    with p.open("rb") as fh:
+        if size <= cap_bytes:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+        else:  # very large files: size + head + tail is enough to find copies
+            h.update(str(size).encode())
+            h.update(fh.read(1 << 20))
+            fh.seek(max(0, size - (1 << 20)))
+            h.update(fh.read(1 << 20))
+    return h.hexdigest()
+
+
+def audit_duplicates(data: DataBundle, cfg: dict[str, Any]) -> Check:
+    """Identical sample files (content hash, within `cfg["hash_max_mb"]`) within a split and across splits."""
+    by_hash: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    budget = cfg["hash_max_mb"] * 2**20
+    hashed = 0
+    for split, ds in data.splits.items():
+        for p in dict.fromkeys(getattr(ds, "paths", [])):  # a file listed twice counts once per split here
+            digest = _file_hash(p, cap_bytes=1 << 26 if budget > 0 else 0)
+            if digest is not None:
+                by_hash[digest].append((split, p))
+                hashed += 1
+                budget -= Path(p).stat().st_size
+        repeated = [p for p, n in Counter(getattr(ds, "paths", [])).items() if n > 1]
+        for p in repeated:
+            by_hash["path:" + p].extend([(split, p)] * 2)
+    if not hashed:
+        return Check("data", "duplicate samples", "skip", "the data module lists no sample files to hash")
+    across = [v for v in by_hash.values() if len({s for s, _ in v}) > 1]
+    within = [v for v in by_hash.values() if len(v) > 1 and len({s for s, _ in v}) == 1]
+    if across:
+        shown = [" = ".join(f"{Path(p).name} [{s}]" for s, p in v[:2]) for v in across]
+        return Check("data", "duplicate samples", "fail", f"{len(across)} identical sample file(s) in more than one "
+                     f"split: {few(shown, 2)} — the model is tested on what it trained on; remove the copies",
+                     {"across_splits": [[list(x) for x in v] for v in across], "within_split": len(within)})
+    if within:
+        shown = [" = ".join(Path(p).name for _, p in v[:2]) for v in within]
+        return Check("data", "duplicate samples", "warn", f"{len(within)} group(s) of identical files within a split: "
+                     f"{few(shown, 2)} — duplicates over-weight those samples", {"within_split": len(within)})
+    return Check("data", "duplicate samples", "pass", f"{hashed} files by content hash: no duplicates")
+
+
+def _iter_raw(ds: BatchDataset, limit: int, chunk: int = 64) -> Iterator[dict[str, torch.Tensor]]:
+    n = min(len(ds), limit)
+    for start in range(0, n, chunk):
+        yield ds.__getitems__(list(range(start, min(n, start + chunk))))
+
+
+def _frames_from_files(paths: list[str], limit: int) -> list[int]:
+    frames = []
+    for p in paths[:limit]:
+        if p.endswith(".npy") and Path(p).is_file():
+            try:
+                arr = np.load(p, mmap_mode="r", allow_pickle=False)
+                if arr.ndim >= 2:
+                    frames.append(int(arr.shape[0]))
+            except (OSError, ValueError):
+                continue
+    return frames
+
+
+def audit_values(data: DataBundle, transform: BatchTransform, device: torch.device, cfg: dict[str, Any]) -> list[Check]:
+    """Frame counts, NaN/inf/constant inputs (raw and after the transform) and temporal order."""
+    limit = cfg["max_samples"]
+    n_total = nan_values = values = 0
+    all_nan, constant, nonfinite_out, zero_out, samples = [], [], [], [], 0
+    model_t, real_frames = None, []
+    consec, random_pairs = 0.0, 0.0
+    gen = torch.Generator().manual_seed(0)
+    for split, ds in data.splits.items():
+        paths = list(getattr(ds, "paths", []))
+        for raw in _iter_raw(ds, limit):
+            x = raw["x"]
+            b = x.shape[0]
+            idx = raw["index"].tolist()
+            xf = x.float().reshape(b, -1)
+            nan = torch.isnan(xf)
+            nan_values += int(nan.sum())
+            values += xf.numel()
+            for row in torch.nonzero(nan.all(1)).flatten().tolist():
+                all_nan.append(f"{paths[idx[row]] if paths else idx[row]} [{split}]")
+            filled = torch.where(nan, torch.zeros((), dtype=xf.dtype), xf)
+            count = (~nan).sum(1).clamp(min=1)
+            mean = filled.sum(1) / count
+            var = (torch.where(nan, torch.zeros((), dtype=xf.dtype), xf - mean[:, None]) ** 2).sum(1) / count
+            for row in torch.nonzero((var < 1e-12) & ~nan.all(1)).flatten().tolist():
+                constant.append(f"{paths[idx[row]] if paths else idx[row]} [{split}]")
+            if "mask" in raw:
+                real_frames += raw["mask"].sum(1).tolist()
+            if x.ndim >= 3:
+                model_t = max(model_t or 0, int(x.shape[1]))
+            out = transform({k: v.to(device) for k, v in raw.items()}, training=False)
+            xo = out["x"].float()
+            finite = torch.isfinite(xo.reshape(b, -1)).all(1).cpu()
+            for row in torch.nonzero(~finite).flatten().tolist():
+                nonfinite_out.append(f"{paths[idx[row]] if paths else idx[row]} [{split}]")
+            for row in torch.nonzero((xo.reshape(b, -1).abs().amax(1) == 0).cpu()).flatten().tolist():
+                zero_out.append(f"{paths[idx[row]] if paths else idx[row]} [{split}]")
+            if split == "train":
+                # Point positions only: derived motion features (velocity, …) are noisy over time by nature.
+                k = int(x.shape[2]) if x.ndim == 4 and x.shape[-1] == 3 else None
+                xs = xo[..., : k * 3] if k and xo.ndim == 3 and xo.shape[-1] % (k * 3) == 0 else xo
+                c, r = _order_stats(xs, out.get("mask"), gen)
+                consec += c
+                random_pairs += r
+            samples += b
+        n_total += len(ds)
+    checks = []
+    # Frame counts: of the sample files where they are arrays, else of the real (masked) frames.
+    frames = _frames_from_files([p for ds in data.splits.values() for p in getattr(ds, "paths", [])], limit)
+    source = "sample files"
+    if not frames and real_frames:
+        frames, source = [int(f) for f in real_frames], "real frames after loading"
+    if frames:
+        f = np.asarray(frames)
+        detail = f"{source}: min {f.min()}, median {int(np.median(f))}, max {f.max()}"
+        status = "pass"
+        if model_t:
+            longer = float((f > model_t).mean())
+            detail += (f"; the model sees T={model_t}: {longer:.0%} truncated/resampled, "
+                       f"{(f < model_t).mean():.0%} padded")
+            if np.median(f) > 2 * model_t:
+                status = "warn"
+                detail += " — most of each sequence is cut off; raise the sequence length"
+        if f.min() < 2:
+            status = "warn"
+            detail += f"; {(f < 2).sum()} sample(s) have a single frame"
+        checks.append(Check("data", "frames per sample", status, detail,
+                            {"min": int(f.min()), "median": float(np.median(f)), "max": int(f.max()),
+                             "model_T": model_t}))
+    else:
+        checks.append(Check("data", "frames per sample", "skip", "no frame axis found"))
+    problems, status = [], "pass"
+    if nonfinite_out:
+        status = "fail"
+        problems.append(f"{len(nonfinite_out)} sample(s) hold NaN/inf after the transform ({few(nonfinite_out)}) — "
+                        f"the model would get them as they are")
+    if all_nan:
+        status = "fail" if len(all_nan) > 0.5 * n_total else ("warn" if status == "pass" else status)
+        problems.append(f"{len(all_nan)} sample(s) entirely NaN, nothing detected ({few(all_nan)})")
+    if constant:
+        status = "fail" if len(constant) > 0.5 * n_total else ("warn" if status == "pass" else status)
+        problems.append(f"{len(constant)} constant sample(s) ({few(constant)})")
+    if zero_out and len(zero_out) > len(all_nan):
+        status = "warn" if status == "pass" else status
+        problems.append(f"{len(zero_out)} sample(s) all zero after the transform ({few(zero_out)})")
+    nan_share = nan_values / max(values, 1)
+    summary = f"{samples} samples scanned; {nan_share:.1%} of raw values NaN (missing points)"
+    checks.append(Check("data", "NaN / inf / constant inputs", status,
+                        summary + ("; " + "; ".join(problems) if problems else "; none constant, none non-finite"),
+                        {"nan_share": nan_share, "all_nan": len(all_nan), "constant": len(constant),
+                         "nonfinite_after_transform": len(nonfinite_out)}))
+    if random_pairs > 0:
+        ratio = consec / random_pairs
+        status = "warn" if ratio > cfg["order_warn_ratio"] else "pass"
+        detail = (f"consecutive frames differ {ratio:.2f}× as much as random frame pairs of the same sample"
+                  + (" — frames look shuffled or unrelated over time (a frame-order bug?); look at the picture"
+                     if status == "warn" else " (ordered, smooth sequences)"))
+        checks.append(Check("data", "temporal order", status, detail, {"ratio": ratio}))
+    return checks
+
+
+def _order_stats(x: torch.Tensor, mask: torch.Tensor | None, gen: torch.Generator) -> tuple[float, float]:
+    """Sum of |x[t+1] − x[t]| and of |x[t] − x[π(t)]| (random π) over real frames; x (B, T, ...) or (B, C, T, H, W)."""
+    if x.ndim == 5:
+        x = x.transpose(1, 2)
+    if x.ndim < 3 or x.shape[1] < 3:
+        return 0.0, 0.0
+    x = x.flatten(2).cpu()
+    b, t = x.shape[:2]
+    m = mask.cpu().bool() if mask is not None and mask.shape == (b, t) else torch.ones(b, t, dtype=torch.bool)
+    m = m & (x != 0).any(-1)  # all-zero frames were missing (NaN → 0) or padding
+    pair = m[:, 1:] & m[:, :-1]
+    consec = ((x[:, 1:] - x[:, :-1]).abs().mean(-1) * pair).sum().item() / max(pair.sum().item(), 1)
+    total, n = 0.0, 0
+    for i in range(b):
+        real = torch.nonzero(m[i]).flatten()
+        if len(real) < 3:
+            continue
+        perm = real[torch.randperm(len(real), generator=gen)]
+        total += (x[i, real] - x[i, perm]).abs().mean(-1).sum().item()
+        n += int((perm != real).sum())
+    rand = total / max(n, 1)
+    return consec * b, rand * b
