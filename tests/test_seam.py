@@ -154,6 +154,13 @@ class MAEEvaluator:
 
 
 # --- the run ---------------------------------------------------------------------------------------------------------
+def group_defaults(group: str, option: str, **changes: Any) -> dict[str, Any]:
+    """A config group's option as conf/<group>/<option>.yaml states it (its defaults live there only), changed."""
+    from omegaconf import OmegaConf
+
+    return {**OmegaConf.to_container(OmegaConf.load(REPO / "conf" / group / f"{option}.yaml")), **changes}
+
+
 def toy_config() -> dict[str, Any]:
     """A plain config dict, as `OmegaConf.to_container` of a composed config would give it."""
     return {"task_name": "toy_regression", "seed": 0,
@@ -162,9 +169,9 @@ def toy_config() -> dict[str, Any]:
             "model": {"name": "toy_regressor"},
             "objective": {"name": "toy_mse"},
             "evaluator": {"name": "toy_mae"},
-            "optim": {"name": "adam", "lr": 3e-2, "weight_decay": 0.0, "betas": [0.9, 0.999]},
-            "sched": {"name": "none", "warmup_steps": 0},
-            "logger": {"tensorboard": False, "progress": False}}
+            "optim": group_defaults("optim", "adam", lr=3e-2, weight_decay=0.0),
+            "sched": group_defaults("sched", "none"),
+            "logger": group_defaults("logger", "default", tensorboard=False, progress=False)}
 
 
 @pytest.fixture(scope="module")

@@ -28,12 +28,27 @@ def save_checkpoint(payload: dict[str, Any], path: str | Path) -> Path:
 
     A crash or a full disk leaves the previous file at `path` untouched.
     """
-    path = Path(path)
+    return _write_atomically(Path(path), lambda fh: torch.save(payload, fh), resume_from=Path(path))
+
+
+def copy_checkpoint(source: str | Path, path: str | Path) -> Path:
+    """Copy a written checkpoint file to `path` as atomically as `save_checkpoint` writes one (no re-serialising)."""
+    import shutil
+
+    def copy(fh) -> None:
+        with open(source, "rb") as src:
+            shutil.copyfileobj(src, fh, length=1 << 22)
+
+    return _write_atomically(Path(path), copy, resume_from=Path(source))
+
+
+def _write_atomically(path: Path, write, resume_from: Path) -> Path:
+    """`write(fh)` into a temp file beside `path`, fsync, `os.replace`; a full disk is one line naming what is kept."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as fh:
-            torch.save(payload, fh)
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -41,33 +56,10 @@ def save_checkpoint(payload: dict[str, Any], path: str | Path) -> Path:
         tmp.unlink(missing_ok=True)
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             raise SignlipError(f"disk full while writing checkpoint {path} — the previous checkpoint there is kept; "
-                               f"free some space and resume with trainer.resume={path}") from None
+                               f"free some space and resume with trainer.resume={resume_from}") from None
         raise
     _fsync_dir(path.parent)
     _remove_stale_tmp(path)
-    return path
-
-
-def copy_checkpoint(source: str | Path, path: str | Path) -> Path:
-    """Copy a written checkpoint file to `path` as atomically as `save_checkpoint` writes one (no re-serialising)."""
-    import shutil
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(source, "rb") as src, open(tmp, "wb") as dst:
-            shutil.copyfileobj(src, dst, length=1 << 22)
-            dst.flush()
-            os.fsync(dst.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise SignlipError(f"disk full while writing checkpoint {path} — the previous checkpoint there is kept; "
-                               f"free some space and resume with trainer.resume={source}") from None
-        raise
-    _fsync_dir(path.parent)
     return path
 
 
