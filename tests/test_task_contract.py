@@ -58,7 +58,7 @@ def contract_root(tmp_path_factory) -> Path:
 # mobilenetv3 from random weights stays at chance at seed 0 with these overrides (test 0.46; the same at the
 # previous commit): a known open problem of the from-scratch student recipe (docs/distill.md), tracked in the
 # issue note — not a pass.
-KNOWN_FAILING = {"mobilenetv3": "from-scratch MobileNetV3 student stays at chance at seed 0 (open, see docs/distill.md)"}
+KNOWN_FAILING = {"mobilenetv3": "from-scratch MobileNetV3 student stays at chance at seed 0 (see docs/distill.md)"}
 
 
 def _marks(task: str) -> list:
