@@ -101,3 +101,24 @@ def trained_run(tmp_path_factory, hands_overrides) -> dict:
     run_dir = tmp_path_factory.mktemp("run")
     result = train_in_process(run_dir, [*hands_overrides, "trainer.max_epochs=12", "seed=0"])
     return result
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory):
+    """`tiny_checkpoint(task) -> best.pt`: one epoch of the task's recipe on its TINY_DATA set (signlip.benchmarking),
+    trained once per session. For checks that need a real checkpoint of every task (predict, export) but not a
+    learned model — what they compare is two paths over the same weights."""
+    from signlip.benchmarking import tiny_data_overrides
+
+    root = tmp_path_factory.mktemp("tiny")
+    made: dict[str, Path] = {}
+
+    def make(task: str) -> Path:
+        if task not in made:
+            overrides = [f"task={task}", *tiny_data_overrides(task, root), "trainer.max_epochs=1", "seed=0",
+                         "trainer.device=cpu"]
+            result = train_in_process(root / "runs" / task, overrides)
+            made[task] = Path(result["checkpoint_dir"]) / "best.pt"
+        return made[task]
+
+    return make

@@ -164,6 +164,7 @@ def gislr_root(tmp_path_factory, holistic_root) -> Path:
     return root
 
 
+@pytest.mark.slow  # 15 s: the CLI end to end; the parquet conversion itself is tested in test_gislr.py
 def test_gislr_prepare_via_cli_then_train(gislr_root, tmp_path):
     pytest.importorskip("pyarrow")
     proc = run_cli("prepare", "data.format=gislr", f"data.root={gislr_root}", f"data.cache_dir={tmp_path / 'cache'}",

@@ -68,6 +68,7 @@ def uninterrupted(tmp_path_factory, hands_overrides) -> dict:
     return final_run(cwd)
 
 
+@pytest.mark.slow  # two training runs and a killed one: ~19 s
 def test_sigkill_mid_training_then_resume_auto_matches_uninterrupted(tmp_path, hands_overrides, uninterrupted):
     proc = popen_train(tmp_path, [*hands_overrides, *COMMON])
     last = wait_for_epoch(tmp_path, 1, proc)

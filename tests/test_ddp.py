@@ -7,10 +7,13 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from conftest import SMALL_HANDS
 from signlip.checkpoint import load_checkpoint
 
 
+@pytest.mark.slow  # torchrun with two processes: ~10 s
 def test_torchrun_two_processes_gloo(tmp_path, hands_root):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "signlip",
            "train", f"data.synthetic.root={hands_root}", *SMALL_HANDS, "trainer.max_epochs=2",
@@ -31,6 +34,8 @@ def test_torchrun_two_processes_gloo(tmp_path, hands_root):
 
 NO_SYNC_SCRIPT = r"""
 import sys
+
+import pytest
 import torch
 from torch.distributed.algorithms.ddp_comm_hooks.default_hooks import allreduce_hook
 from omegaconf import OmegaConf
@@ -60,6 +65,7 @@ dist.teardown()
 """
 
 
+@pytest.mark.slow  # torchrun with two processes: ~10 s
 def test_ddp_skips_gradient_all_reduce_on_accumulation_micro_steps(tmp_path, hands_root):
     """With grad_accum_steps=2 the gradients are all-reduced once per update (DDP no_sync on the first micro-step),
     i.e. half as often as without accumulation, over the same 4 batches."""

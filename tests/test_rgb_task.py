@@ -31,6 +31,7 @@ def teacher_ckpt(tiny_root) -> Path:
     return Path(result["checkpoint_dir"]) / "best.pt"
 
 
+@pytest.mark.slow  # 17 s: the CLI end to end; the distillation objective and refusals are tested in test_distill.py
 def test_distill_end_to_end_student_checkpoint_is_ordinary(tiny_root, teacher_ckpt, tmp_path):
     run = tmp_path / "distill"
     proc = run_cli("distill", "teacher=i3d", "student=mobilenetv3", f"teacher.ckpt={teacher_ckpt}",

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import run_cli, train_in_process
+from conftest import train_in_process
 from signlip.checkpoint import load_checkpoint
 from signlip.errors import SignlipError
 
@@ -36,18 +36,20 @@ def test_checkpoint_is_self_describing_and_weights_only(trained_run):
     assert len(ckpt["classes"]) == 26 and len(ckpt["preprocessing"]["mean"]) == 63
 
 
-def test_evaluate_from_checkpoint_alone_in_fresh_process(trained_run, tmp_path):
+def test_evaluate_from_checkpoint_alone_reports_each_split(trained_run, tmp_path):
+    """In process (a fresh process per task: tests/test_task_contract.py)."""
+    from signlip.evaluation import evaluate_checkpoint
+
     ckpt = Path(trained_run["checkpoint_dir"]) / "best.pt"
-    proc = run_cli("evaluate", f"ckpt={ckpt}", f"out={tmp_path}", cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr
-    report = json.loads((tmp_path / "evaluation_test.json").read_text())
+    report = evaluate_checkpoint(ckpt, out=tmp_path, device="cpu")
+    assert json.loads((tmp_path / "evaluation_test.json").read_text())["accuracy"] == report["accuracy"]
     for key in ("accuracy", "accuracy_ci", "balanced_accuracy", "macro_f1", "per_class", "n_samples", "split",
                 "checkpoint"):
         assert key in report
     # Same weights, same data → same accuracy as the end-of-training report.
     assert report["accuracy"] == pytest.approx(trained_run["test"]["accuracy"], abs=1e-6)
-    proc = run_cli("evaluate", f"ckpt={ckpt}", f"out={tmp_path}", "split=val", cwd=tmp_path)
-    assert proc.returncode == 0 and json.loads((tmp_path / "evaluation_val.json").read_text())["split"] == "val"
+    evaluate_checkpoint(ckpt, out=tmp_path, split="val", device="cpu")
+    assert json.loads((tmp_path / "evaluation_val.json").read_text())["split"] == "val"
 
 
 def test_resume_equals_uninterrupted_run(tmp_path, hands_overrides):

@@ -58,6 +58,20 @@ def test_resample_indices_follow_variable_timestamps():
     assert idx.tolist() == [0, 1, 2, 2, 2, 3, 3, 3, 3]
 
 
+@pytest.mark.parametrize("fps", [10, 25, 40, 12.5])
+def test_frame_by_frame_decoding_resamples_as_the_whole_file_decode(tmp_path, fps):
+    from signlip.data.clips.video import _convert, _decode, iter_frames
+
+    path = write_video(tmp_path / "v.mp4", ramp_video(37), fps=25)
+    decoded = list(_decode(path))
+    times = np.array([t for _, t in decoded])
+    expected = fps_indices(times, fps)
+    streamed = list(iter_frames(path, fps=fps, gray=True))
+    assert len(streamed) == len(expected)
+    whole = np.stack([_convert(f, None, True) for f, _ in decoded])
+    np.testing.assert_array_equal(np.stack(streamed), whole[expected])
+
+
 def test_short_clip_is_padded_with_edge_frames_and_long_clip_sampled_uniformly():
     assert temporal_indices(3, 7).tolist() == [0, 0, 0, 1, 2, 2, 2]
     assert temporal_indices(3, 6, pad="end").tolist() == [0, 1, 2, 2, 2, 2]

@@ -101,6 +101,16 @@ def model_from_checkpoint(ckpt: dict[str, Any]) -> torch.nn.Module:
     return model
 
 
+def reader_from_checkpoint(ckpt: dict[str, Any], models_dir: str | None = None) -> Any:
+    """The reader of new inputs prepared as the checkpoint's data was (`signlip.data.base.SampleReader`);
+    `models_dir` replaces the training config's folder of MediaPipe models."""
+    from signlip.registry import READERS
+
+    load_all()
+    prep = ckpt["preprocessing"]
+    return READERS.get(prep["kind"])(prep, ckpt["config"]["data"], models_dir=models_dir)
+
+
 def mode_for(monitor: str, evaluator: Any) -> str:
     """The direction of a metric: the evaluator's for its own monitor, min for a *loss, else max."""
     if monitor == f"val/{evaluator.monitor}":

@@ -24,7 +24,7 @@ import types
 from typing import Annotated, Any, Literal, Union, get_args, get_origin, get_type_hints
 
 from signlip.errors import SignlipError
-from signlip.schemas import GROUPS, EvaluateConfig, Group, Rule, RunConfig
+from signlip.schemas import COMMAND_SCHEMAS, GROUPS, Group, Rule, RunConfig
 from signlip.schemas import EarlyStoppingSettings as EarlyStoppingSettings  # re-exported: the settings' home
 from signlip.schemas import TrainerSettings as TrainerSettings
 
@@ -55,7 +55,7 @@ def check_config(config: dict[str, Any], settings: TrainerSettings, device) -> N
 
 def check_composed(config_name: str, config: dict[str, Any]) -> None:
     """The CLI's check of a freshly composed config (`signlip <command>`, before Hydra runs the command)."""
-    validate(config, EvaluateConfig if config_name == "evaluate" else RunConfig, "")
+    validate(config, COMMAND_SCHEMAS.get(config_name, RunConfig), "")
 
 
 # --- the walk ----------------------------------------------------------------------------------------------------

@@ -55,12 +55,15 @@ MODELS = Registry("model")
 DATASETS = Registry("dataset")
 OBJECTIVES = Registry("objective")
 EVALUATORS = Registry("evaluator")
+# Preprocessing kind (a checkpoint's preprocessing["kind"]) → the reader of new inputs for `signlip predict`.
+READERS = Registry("input reader")
 
 # Modules that register entries on import; imported on first use so that `import signlip` stays light.
 MODEL_MODULES = ("signlip.models.landmark_gru", "signlip.models.asl_tcn_transformer", "signlip.models.lip",
                  "signlip.models.i3d", "signlip.models.mobilenetv3")
 DATA_MODULES = ("signlip.data.landmarks.datamodule", "signlip.data.clips.datamodule",
-                "signlip.data.holistic.datamodule")
+                "signlip.data.holistic.datamodule", "signlip.data.landmarks.reader", "signlip.data.clips.reader",
+                "signlip.data.holistic.reader")
 OBJECTIVE_MODULES = ("signlip.objectives.classification",)
 EVALUATOR_MODULES = ("signlip.evaluators.classification",)
 

@@ -633,6 +633,67 @@ class EvaluateConfig:
     data: EvaluateData
 
 
+Checkpoint = Annotated[str, Rule(required=True, must="the path of a checkpoint (ckpt=outputs/<task>/<run>/"
+                                                  "checkpoints/best.pt)")]
+
+
+@dataclass
+class ExportConfig:
+    """conf/export.yaml: `signlip export ckpt=PATH [format=onnx] [int8=true] [out=DIR]`
+    (`signlip.deploy.onnx_export.export_checkpoint`)."""
+
+    ckpt: Checkpoint
+    format: Literal["onnx"]
+    int8: bool
+    int8_mode: Literal["auto", "dynamic", "static"]
+    out: str | None
+    tolerance: Positive
+    calibration_batches: Count
+    batch_size: Count | None
+    data: EvaluateData
+
+
+@dataclass
+class BenchmarkConfig:
+    """conf/benchmark.yaml: `signlip benchmark ckpt=PATH [threads=[1,2]] [batch_size=32] [out=DIR]`
+    (`signlip.deploy.benchmark.benchmark_checkpoint`)."""
+
+    ckpt: Checkpoint
+    out: str | None
+    threads: Annotated[list[Count], Rule(min_length=1, must="a list of thread counts ≥ 1, e.g. [1,2]")]
+    batch_size: Count
+    runs: Count
+    warmup: NonNegativeInt
+    int8_mode: Literal["auto", "dynamic", "static"]
+    calibration_batches: Count
+    live_input: str | None
+    data: EvaluateData
+
+
+@dataclass
+class PredictConfig:
+    """conf/predict.yaml: `signlip predict ckpt=PATH input=FILE|DIR|CSV|camera:N [out=…] [stream=true]`."""
+
+    ckpt: Annotated[str, Rule(required=True, must="the path of a checkpoint (ckpt=outputs/<task>/<run>/checkpoints/"
+                                                  "best.pt)")]
+    input: Annotated[str, Rule(required=True, must="a video or landmark file, a folder, a manifest CSV or camera:N")]
+    out: str | None
+    top_k: Count
+    batch_size: Count
+    device: Device
+    models_dir: str | None
+    stream: bool
+    window: Count | None
+    hop: Count | None
+    smoothing: Annotated[float, Rule(ge=0, lt=1)]
+    max_frames: Count | None
+
+
+# The schema of each command config that is not a training run (train, distill, prepare, doctor: RunConfig).
+COMMAND_SCHEMAS: dict[str, type] = {"evaluate": EvaluateConfig, "predict": PredictConfig, "export": ExportConfig,
+                                     "benchmark": BenchmarkConfig}
+
+
 # --- the groups, by name -----------------------------------------------------------------------------------------
 GROUPS: dict[str, tuple[type, ...]] = {
     "data": (LandmarksData, HolisticData, ClipsData),

@@ -58,6 +58,35 @@ class DataBundle:
     draw_sample: Callable[..., str] | None = None
 
 
+class SampleReader(Protocol):
+    """Reads one new input (a video, a landmark file) the way a checkpoint's data was prepared — through the very
+    functions `signlip prepare` and the data module use — for `signlip predict`. Registered in
+    `signlip.registry.READERS` under the preprocessing kind, built as `reader(preprocessing, data_config,
+    models_dir=None)` from a checkpoint's contract."""
+
+    suffixes: tuple[str, ...]  # the file kinds it reads (".npy", ".mp4", …)
+    transform: BatchTransform  # the checkpoint's evaluation-time batch transform
+
+    def read(self, path: str) -> dict[str, torch.Tensor]:
+        """One sample as a batch of one in the stored form the dataset hands out ("x", optionally "mask");
+        SignlipError naming the problem for an input it cannot use (no face, no hand, wrong layout)."""
+        ...
+
+
+def stack_samples(samples: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """Batches of one → one batch; variable-length samples (those with a "mask") are padded with zeros to the
+    longest along time, as the holistic dataset pads its batches."""
+    if "mask" not in samples[0]:
+        return {"x": torch.cat([s["x"] for s in samples])}
+    t = max(s["x"].shape[1] for s in samples)
+    x = samples[0]["x"].new_zeros((len(samples), t, *samples[0]["x"].shape[2:]))
+    mask = torch.zeros((len(samples), t), dtype=torch.bool)
+    for i, s in enumerate(samples):
+        n = s["x"].shape[1]
+        x[i, :n], mask[i, :n] = s["x"][0], s["mask"][0]
+    return {"x": x, "mask": mask}
+
+
 def collate_batch(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """`DataLoader` collate for datasets whose `__getitems__` already returns a batch."""
     return batch

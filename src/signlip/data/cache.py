@@ -106,9 +106,7 @@ def run_prepare(items: list[Item], fn: Callable[[Item], np.ndarray], cache_dir: 
 
     `fn` must be a picklable top-level callable (it runs in worker processes).
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from signlip.run_logger import console
+    from signlip.run_logger import console, progress_bar
 
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -131,9 +129,7 @@ def run_prepare(items: list[Item], fn: Callable[[Item], np.ndarray], cache_dir: 
         else:
             todo.append((fn, item, str(out)))
     failures: dict[str, str] = {}
-    columns = [TextColumn(f"[bold]{description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
-    with Progress(*columns, console=console, disable=not console.is_terminal) as progress:
-        task = progress.add_task(description, total=len(todo))
+    with progress_bar(description, len(todo)) as advance:
         if workers > 1 and len(todo) > 1:
             # spawn, not fork: MediaPipe's task runners keep threads, and a worker forked from a process that has
             # used them (a notebook, a test session, `train` after `doctor`) deadlocks when it closes a landmarker.
@@ -141,13 +137,13 @@ def run_prepare(items: list[Item], fn: Callable[[Item], np.ndarray], cache_dir: 
                 for source, reason in pool.map(_work, todo, chunksize=max(1, len(todo) // (workers * 8))):
                     if reason:
                         failures[source] = reason
-                    progress.advance(task)
+                    advance()
         else:
             for args in todo:
                 source, reason = _work(args)
                 if reason:
                     failures[source] = reason
-                progress.advance(task)
+                advance()
     # Rows whose output exists are prepared (this run or an earlier one); failures are retried next time.
     with (cache_dir / REPORT).open("w", newline="") as fh:
         writer = csv.writer(fh)

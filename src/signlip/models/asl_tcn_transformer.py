@@ -287,7 +287,8 @@ class ASLTCNTransformer(nn.Module):
                 mask = None  # nothing padded: take the plain (faster) path
             else:
                 mask = mask.clone()
-                mask[:, 0] |= ~mask.any(1)  # an empty sequence counts as one zero frame
+                # An empty sequence counts as one zero frame. Not `|=`: ONNX (torch.onnx) has no in-place or.
+                mask[:, 0] = mask[:, 0] | ~mask.any(1)
                 x = _zero_padding(x, mask)
         x = self.stem_dropout(self.stem_bn(self.stem(x), mask))  # (B, T, dim)
         for block in self.tcn:

@@ -182,8 +182,12 @@ class I3D(nn.Module):
         """x: (B, C, T, H, W) normalised clip → logits (B, num_classes). `mask` is accepted and ignored
         (clips have a fixed length)."""
         x = self.features(x)  # (B, 1024, T', H', W')
-        x = F.adaptive_avg_pool3d(x, (x.shape[2], 1, 1))  # spatial average (the paper's 7×7 at 224²)
-        x = F.avg_pool3d(x, (min(2, x.shape[2]), 1, 1), stride=1)  # temporal 2-frame average, stride 1, as published
+        # Spatial average (the paper's 7×7 at 224²), then the temporal 2-frame average with stride 1, as published.
+        # Written as a mean and a slice sum rather than pooling with kernels computed from x.shape, which ONNX
+        # export cannot express (same values: (a + b) / 2 either way).
+        x = x.mean(dim=(3, 4), keepdim=True)  # (B, 1024, T', 1, 1)
+        if x.shape[2] > 1:
+            x = (x[:, :, :-1] + x[:, :, 1:]) / 2
         x = self.logits(self.dropout(x))  # (B, num_classes, T'', 1, 1)
         return x.mean(dim=(2, 3, 4))  # average the per-time logits
 

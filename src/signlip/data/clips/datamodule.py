@@ -46,20 +46,33 @@ class VideoClipPreparer:
         self.fps, self.n_frames, self.size, self.gray = fps, n_frames, tuple(size), gray
         self.roi, self.margin, self.smoothing, self.face_model = roi, margin, smoothing, face_model
 
-    def __call__(self, item: Item) -> np.ndarray:
-        from signlip.data.clips.roi import extract_roi
-        from signlip.data.clips.video import read_frames, temporal_sample
+    @property
+    def max_side(self) -> int | None:
+        """Frames are decoded at full size, bounded for face detection; the ROI step resizes to the clip size."""
+        return 640 if self.roi == "mediapipe" else None
 
-        # Full frames for face detection (bounded size); the ROI step resizes to the clip size.
-        frames = read_frames(item.source, fps=self.fps, gray=False, max_side=640 if self.roi == "mediapipe" else None)
+    def __call__(self, item: Item) -> np.ndarray:
+        from signlip.data.clips.video import read_frames
+
+        frames = read_frames(item.source, fps=self.fps, gray=False, max_side=self.max_side)
         box = None
         if self.roi == "box":
             try:
                 box = tuple(float(item.extra[k]) for k in ("x", "y", "w", "h"))
             except (KeyError, ValueError):
                 raise SignlipError("roi=box needs numeric x,y,w,h columns in the manifest") from None
+        return self.clip_from_frames(frames, box=box, source=item.source)
+
+    def clip_from_frames(self, frames: np.ndarray, box: tuple[float, ...] | None = None, source: str = "",
+                         landmarks: np.ndarray | None = None) -> np.ndarray:
+        """Decoded RGB frames at `fps` `(T, H0, W0, 3)` → the clip `(n_frames, H, W[, 3])`; `landmarks`: their face
+        landmarks when a tracker already ran over them (a stream's window)."""
+        from signlip.data.clips.roi import extract_roi
+        from signlip.data.clips.video import temporal_sample
+
         clip = extract_roi(frames, self.roi, model_path=self.face_model, box=box, margin=self.margin,
-                           smoothing=self.smoothing, size=self.size, fps=self.fps, gray=self.gray, source=item.source)
+                           smoothing=self.smoothing, size=self.size, fps=self.fps, gray=self.gray, source=source,
+                           landmarks=landmarks)
         return temporal_sample(clip, self.n_frames)
 
 

@@ -13,6 +13,7 @@ Frames in: RGB `(T, H, W, 3)` or gray `(T, H, W)` uint8. Clips out: `(T, 64, 96)
 from __future__ import annotations
 
 import hashlib
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -54,43 +55,63 @@ def _as_rgb(frames: np.ndarray) -> np.ndarray:
     return frames
 
 
+class FaceTracker:
+    """The Face Landmarker in VIDEO mode, one frame at a time: its tracking state carries from frame to frame (one
+    tracker per video or stream). `tracker(frame, timestamp_ms)` → `(478, 3)` float32 landmarks in pixels (x, y)
+    and the model's relative depth z; NaN when no face was found. Use as a context manager (it holds threads)."""
+
+    def __init__(self, model_path: str | Path, min_confidence: float = 0.5):
+        path = _check_model(model_path)
+        from mediapipe.tasks.python import BaseOptions, vision
+
+        options = vision.FaceLandmarkerOptions(
+            base_options=BaseOptions(model_asset_path=str(path)),
+            running_mode=vision.RunningMode.VIDEO,
+            num_faces=1,
+            min_face_detection_confidence=min_confidence,
+            min_face_presence_confidence=min_confidence,
+            min_tracking_confidence=min_confidence,
+        )
+        self.landmarker = vision.FaceLandmarker.create_from_options(options)
+
+    def __call__(self, frame: np.ndarray, timestamp_ms: int) -> np.ndarray:
+        import mediapipe as mp
+
+        rgb = _as_rgb(frame[None])[0]
+        h, w = rgb.shape[:2]
+        out = np.full((478, 3), np.nan, dtype=np.float32)
+        image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
+        result = self.landmarker.detect_for_video(image, timestamp_ms)  # timestamps must increase
+        if result.face_landmarks:
+            pts = result.face_landmarks[0]
+            n = min(len(pts), len(out))
+            out[:n] = np.array([(p.x, p.y, p.z) for p in pts[:n]], dtype=np.float32) * np.array([w, h, w], np.float32)
+        return out
+
+    def close(self) -> None:
+        self.landmarker.close()
+
+    def __enter__(self) -> FaceTracker:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 def detect_face_landmarks(
     frames: np.ndarray,
     model_path: str | Path,
     fps: float = 25.0,
     min_confidence: float = 0.5,
 ) -> np.ndarray:
-    """Run the Face Landmarker in VIDEO mode over a clip; one fresh landmarker per clip (its tracking state is per
+    """Run the Face Landmarker in VIDEO mode over a clip; one fresh tracker per clip (its tracking state is per
     video).
 
-    frames: RGB `(T, H, W, 3)` or gray `(T, H, W)` uint8. Returns `(T, 478, 3)` float32 landmarks in pixels (x, y) and
-    the model's relative depth z; rows of NaN where no face was found.
+    frames: RGB `(T, H, W, 3)` or gray `(T, H, W)` uint8. Returns `(T, 478, 3)` float32 landmarks (see FaceTracker).
     """
-    path = _check_model(model_path)
-    import mediapipe as mp
-    from mediapipe.tasks.python import BaseOptions, vision
-
-    rgb = _as_rgb(frames)
-    t, h, w = rgb.shape[:3]
-    options = vision.FaceLandmarkerOptions(
-        base_options=BaseOptions(model_asset_path=str(path)),
-        running_mode=vision.RunningMode.VIDEO,
-        num_faces=1,
-        min_face_detection_confidence=min_confidence,
-        min_face_presence_confidence=min_confidence,
-        min_tracking_confidence=min_confidence,
-    )
-    out = np.full((t, 478, 3), np.nan, dtype=np.float32)
-    scale = np.array([w, h, w], dtype=np.float32)
-    with vision.FaceLandmarker.create_from_options(options) as landmarker:
-        for i in range(t):
-            image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb[i]))
-            result = landmarker.detect_for_video(image, round(i * 1000.0 / fps))  # timestamps must increase
-            if result.face_landmarks:
-                pts = result.face_landmarks[0]
-                n = min(len(pts), out.shape[1])
-                out[i, :n] = np.array([(p.x, p.y, p.z) for p in pts[:n]], dtype=np.float32) * scale
-    return out
+    with FaceTracker(model_path, min_confidence) as tracker:
+        return np.stack([tracker(frame, round(i * 1000.0 / fps)) for i, frame in enumerate(frames)]) if len(frames) \
+            else np.zeros((0, 478, 3), np.float32)
 
 
 def _fill_missing(values: np.ndarray) -> np.ndarray:
@@ -138,7 +159,9 @@ def mouth_boxes(
         where = f" in {source}" if source else ""
         raise SignlipError(f"no face found{where} — the face must be visible and frontal enough for MediaPipe's face "
                            "landmarker; use roi=box with x,y,w,h columns or roi=none for pre-cropped mouth videos")
-    lo, hi = np.nanmin(lips, axis=1), np.nanmax(lips, axis=1)  # (T, 2) each; NaN rows where no face
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # frames without a face: NaN rows, filled below
+        lo, hi = np.nanmin(lips, axis=1), np.nanmax(lips, axis=1)  # (T, 2) each
     centre = (lo + hi) / 2
     lip_w, lip_h = hi[:, 0] - lo[:, 0], hi[:, 1] - lo[:, 1]
     w = np.maximum(lip_w * (1 + 2 * margin), lip_h * (1 + margin) * aspect)
@@ -158,8 +181,6 @@ def crop_boxes(
     frames: `(T, H0, W0[, 3])` uint8; boxes: `(T, 4)` or one `(4,)` box for all frames.
     Returns `(T, H, W)` gray (gray=True) or `(T, H, W, 3)` uint8.
     """
-    if gray:
-        frames = to_gray(frames)
     boxes = np.broadcast_to(np.asarray(boxes, dtype=np.float64), (len(frames), 4))
     h0, w0 = frames.shape[1:3]
     crops = []
@@ -171,10 +192,13 @@ def crop_boxes(
             raise SignlipError(f"mouth box {x0, y0, x1 - x0, y1 - y0} lies outside the {w0}×{h0} frame — "
                                "check the roi box (x, y, w, h in pixels of the source video)")
         pad = [(max(-y0, 0), max(y1 - h0, 0)), (max(-x0, 0), max(x1 - w0, 0))] + [(0, 0)] * (f.ndim - 2)
+        if gray:  # per pixel, so the crop's gray is the gray frame's crop — at a fraction of the pixels
+            crop = to_gray(crop[None])[0]
+            pad = pad[:2]
         if any(p for pair in pad for p in pair):
             crop = np.pad(crop, pad, mode="edge")
         crops.append(crop)
-    out = np.empty((len(crops), *size) + frames.shape[3:], dtype=np.uint8)
+    out = np.empty((len(crops), *size) + crops[0].shape[2:], dtype=np.uint8)
     for i, c in enumerate(crops):
         out[i] = resize_frames(c[None], size)[0]
     return out
@@ -189,13 +213,16 @@ def mouth_roi_clip(
     fps: float = 25.0,
     gray: bool = True,
     source: str = "",
+    landmarks: np.ndarray | None = None,
 ) -> np.ndarray:
     """`roi=mediapipe`: full RGB frames `(T, H0, W0, 3)` → mouth clip `(T, H, W)` uint8 (gray) centred on the lips.
 
     `source` (the video's path) only appears in error messages. Raises SignlipError when the model file is missing or
     no face is found in the whole clip; a few frames without a face are interpolated from their neighbours.
+    `landmarks`: the frames' face landmarks `(T, 478, 3)` when a tracker already ran over them (streaming).
     """
-    landmarks = detect_face_landmarks(frames, model_path, fps=fps)
+    if landmarks is None:
+        landmarks = detect_face_landmarks(frames, model_path, fps=fps)
     boxes = mouth_boxes(landmarks, margin=margin, smoothing=smoothing, aspect=size[1] / size[0], source=source)
     return crop_boxes(frames, boxes, size=size, gray=gray)
 
@@ -228,13 +255,15 @@ def extract_roi(
     fps: float = 25.0,
     gray: bool = True,
     source: str = "",
+    landmarks: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Dispatch on the ROI method name from config (`mediapipe`, `none`, `box`); same output as the method functions."""
+    """Dispatch on the ROI method name from config (`mediapipe`, `none`, `box`); same output as the method functions.
+    `landmarks`: face landmarks of the frames already tracked (roi=mediapipe, streaming)."""
     if method == "mediapipe":
         if model_path is None:
             raise SignlipError(f"roi=mediapipe needs the face model path — {_MODEL_HINT}")
         return mouth_roi_clip(frames, model_path, margin=margin, smoothing=smoothing, size=size, fps=fps, gray=gray,
-                              source=source)
+                              source=source, landmarks=landmarks)
     if method == "none":
         return roi_none(frames, size=size, gray=gray)
     if method == "box":

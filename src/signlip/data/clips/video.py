@@ -208,6 +208,46 @@ def temporal_sample(frames: np.ndarray, n_frames: int, pad: str = "both") -> np.
     return frames[temporal_indices(len(frames), n_frames, pad)]
 
 
+def iter_frames(
+    path: str | Path,
+    fps: float | None = None,
+    size: tuple[int, int] | None = None,
+    gray: bool = False,
+    max_side: int | None = None,
+) -> Iterator[np.ndarray]:
+    """Decode a video frame by frame: gray `(H, W)` or RGB `(H, W, 3)` uint8, resampled to `fps` as it goes — the
+    same frames `read_frames` returns, without holding the whole video (streaming, long files).
+
+    Resampling is nearest in time to t0, t0 + 1/fps, …: a decoded frame is emitted for every target time that lies
+    nearer to it than to its neighbours, which is known once the next frame's timestamp has arrived."""
+    target = size
+    previous: tuple[np.ndarray, float] | None = None
+    t0, k = None, 0  # first timestamp, index of the next target time
+    for frame_bgr, t in _decode(path):
+        if target is None:
+            h, w = frame_bgr.shape[:2]
+            if max_side is not None and max(h, w) > max_side:
+                s = max_side / max(h, w)
+                h, w = max(1, round(h * s)), max(1, round(w * s))
+            target = (h, w)
+        frame = _convert(frame_bgr, target, gray)
+        if fps is None:
+            yield frame
+            continue
+        t0 = t if t0 is None else t0
+        if previous is not None:
+            mid = ((previous[1] - t0) + (t - t0)) / 2
+            while k / fps <= mid:  # fps_indices: searchsorted(mids, targets, side="left")
+                yield previous[0]
+                k += 1
+        previous = (frame, t)
+    if previous is not None and fps is not None:
+        last = previous[1] - t0
+        while k <= math.floor(last * fps + 1e-3):
+            yield previous[0]
+            k += 1
+
+
 def read_frames(
     path: str | Path,
     fps: float | None = None,
@@ -223,24 +263,10 @@ def read_frames(
     ratio — bounds memory for 4K phone video before face detection.
     Raises SignlipError (one line: the file and the fix) when the file cannot be opened or yields no frames.
     """
-    frames: list[np.ndarray] = []
-    times: list[float] = []
-    target = size
-    for frame_bgr, t in _decode(path):
-        if target is None:
-            h, w = frame_bgr.shape[:2]
-            if max_side is not None and max(h, w) > max_side:
-                s = max_side / max(h, w)
-                h, w = max(1, round(h * s)), max(1, round(w * s))
-            target = (h, w)
-        frames.append(_convert(frame_bgr, target, gray))
-        times.append(t)
+    frames = list(iter_frames(path, fps=fps, size=size, gray=gray, max_side=max_side))
     if not frames:
         raise SignlipError(f"no frames could be decoded from {path} — the file is truncated or uses a codec this "
                            f"OpenCV build cannot read; {_REENCODE}")
-    if fps is not None:
-        idx = fps_indices(np.asarray(times), fps)
-        return np.stack([frames[i] for i in idx])
     return np.stack(frames)
 
 

@@ -113,6 +113,75 @@ def assign_hands(hands: list[np.ndarray], labels: list[str], pose_wrists: np.nda
     return {slots[s]: hands[i] for i, s in enumerate(slot_of)}
 
 
+class HolisticTracker:
+    """The face, hand and pose landmarkers in VIDEO mode, one frame at a time (tracking carries from frame to frame;
+    one tracker per video or stream). `tracker(frame, timestamp_ms)` → `(543, 3)` float32, NaN where nothing was
+    found. Use as a context manager (the landmarkers hold threads). Settings as `extract_holistic`."""
+
+    def __init__(self, models_dir: str | Path = "models", mirrored_input: bool = False, face: bool = True,
+                 pose: bool = True, min_confidence: float = 0.5):
+        import mediapipe as mp
+
+        vision, base = mp.tasks.vision, mp.tasks.BaseOptions
+        video = vision.RunningMode.VIDEO
+        self.mirrored_input = mirrored_input
+        hand_opts = vision.HandLandmarkerOptions(
+            base_options=base(model_asset_path=str(model_path(models_dir, "hand"))), running_mode=video, num_hands=2,
+            min_hand_detection_confidence=min_confidence, min_hand_presence_confidence=min_confidence,
+            min_tracking_confidence=min_confidence)
+        self.runners = {"hand": vision.HandLandmarker.create_from_options(hand_opts)}
+        try:
+            if face:
+                self.runners["face"] = vision.FaceLandmarker.create_from_options(vision.FaceLandmarkerOptions(
+                    base_options=base(model_asset_path=str(model_path(models_dir, "face"))), running_mode=video,
+                    num_faces=1, min_face_detection_confidence=min_confidence))
+            if pose:
+                self.runners["pose"] = vision.PoseLandmarker.create_from_options(vision.PoseLandmarkerOptions(
+                    base_options=base(model_asset_path=str(model_path(models_dir, "pose"))), running_mode=video,
+                    num_poses=1, min_pose_detection_confidence=min_confidence))
+        except BaseException:
+            self.close()
+            raise
+        self.prev = np.full((2, 2), np.nan, np.float32)  # each hand slot's wrist a frame ago
+
+    def __call__(self, frame: np.ndarray, timestamp_ms: int) -> np.ndarray:
+        import mediapipe as mp
+
+        out = np.full((N_POINTS, 3), np.nan, np.float32)
+        image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(frame))
+        pose_wrists = None
+        if "face" in self.runners:
+            res = self.runners["face"].detect_for_video(image, timestamp_ms)
+            if res.face_landmarks:
+                out[FACE] = _points(res.face_landmarks[0])[:N_FACE]  # drop the 10 iris points
+        if "pose" in self.runners:
+            res = self.runners["pose"].detect_for_video(image, timestamp_ms)
+            if res.pose_landmarks:
+                p = _points(res.pose_landmarks[0])
+                out[POSE] = p
+                pose_wrists = p[[_POSE_LEFT_WRIST, _POSE_RIGHT_WRIST], :2]
+        res = self.runners["hand"].detect_for_video(image, timestamp_ms)
+        hands = [_points(h) for h in res.hand_landmarks]
+        labels = [h[0].category_name for h in res.handedness]
+        got = assign_hands(hands, labels, pose_wrists, self.prev, self.mirrored_input)
+        self.prev[:] = np.nan
+        for slot, part in (("left", LEFT_HAND), ("right", RIGHT_HAND)):
+            if slot in got:
+                out[part] = got[slot]
+                self.prev[0 if slot == "left" else 1] = got[slot][0, :2]
+        return out
+
+    def close(self) -> None:
+        for r in self.runners.values():
+            r.close()
+
+    def __enter__(self) -> HolisticTracker:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 def extract_holistic(frames: np.ndarray | str | Path, models_dir: str | Path = "models", fps: float | None = None,
                      mirrored_input: bool = False, face: bool = True, pose: bool = True,
                      min_confidence: float = 0.5) -> np.ndarray:
@@ -121,8 +190,6 @@ def extract_holistic(frames: np.ndarray | str | Path, models_dir: str | Path = "
     frames: RGB uint8 `(T, H, W, 3)` or a video path (decoded with OpenCV). models_dir holds hand_landmarker.task,
     face_landmarker.task and pose_landmarker_full.task (missing file → SignlipError naming it). `face=False` /
     `pose=False` skip those landmarkers (their points stay NaN; pose still helps assign hands when on)."""
-    import mediapipe as mp
-
     if isinstance(frames, (str, Path)):
         frames, video_fps = read_video_rgb(frames)
         fps = fps or video_fps
@@ -130,49 +197,8 @@ def extract_holistic(frames: np.ndarray | str | Path, models_dir: str | Path = "
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
         raise SignlipError(f"frames must be RGB uint8 (T, H, W, 3); got {frames.dtype} {tuple(frames.shape)}")
     fps = float(fps or 30.0)
-    vision = mp.tasks.vision
-    base = mp.tasks.BaseOptions
-    video = vision.RunningMode.VIDEO
-    hand_opts = vision.HandLandmarkerOptions(
-        base_options=base(model_asset_path=str(model_path(models_dir, "hand"))), running_mode=video, num_hands=2,
-        min_hand_detection_confidence=min_confidence, min_hand_presence_confidence=min_confidence,
-        min_tracking_confidence=min_confidence)
-    runners = {"hand": vision.HandLandmarker.create_from_options(hand_opts)}
-    try:
-        if face:
-            runners["face"] = vision.FaceLandmarker.create_from_options(vision.FaceLandmarkerOptions(
-                base_options=base(model_asset_path=str(model_path(models_dir, "face"))), running_mode=video,
-                num_faces=1, min_face_detection_confidence=min_confidence))
-        if pose:
-            runners["pose"] = vision.PoseLandmarker.create_from_options(vision.PoseLandmarkerOptions(
-                base_options=base(model_asset_path=str(model_path(models_dir, "pose"))), running_mode=video,
-                num_poses=1, min_pose_detection_confidence=min_confidence))
+    with HolisticTracker(models_dir, mirrored_input, face, pose, min_confidence) as tracker:
         out = np.full((len(frames), N_POINTS, 3), np.nan, np.float32)
-        prev = np.full((2, 2), np.nan, np.float32)
         for t, frame in enumerate(frames):
-            image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(frame))
-            ts = round(t * 1000.0 / fps)
-            pose_wrists = None
-            if "face" in runners:
-                res = runners["face"].detect_for_video(image, ts)
-                if res.face_landmarks:
-                    out[t, FACE] = _points(res.face_landmarks[0])[:N_FACE]  # drop the 10 iris points
-            if "pose" in runners:
-                res = runners["pose"].detect_for_video(image, ts)
-                if res.pose_landmarks:
-                    p = _points(res.pose_landmarks[0])
-                    out[t, POSE] = p
-                    pose_wrists = p[[_POSE_LEFT_WRIST, _POSE_RIGHT_WRIST], :2]
-            res = runners["hand"].detect_for_video(image, ts)
-            hands = [_points(h) for h in res.hand_landmarks]
-            labels = [h[0].category_name for h in res.handedness]
-            got = assign_hands(hands, labels, pose_wrists, prev, mirrored_input)
-            prev[:] = np.nan
-            for slot, part in (("left", LEFT_HAND), ("right", RIGHT_HAND)):
-                if slot in got:
-                    out[t, part] = got[slot]
-                    prev[0 if slot == "left" else 1] = got[slot][0, :2]
+            out[t] = tracker(frame, round(t * 1000.0 / fps))
         return out
-    finally:
-        for r in runners.values():
-            r.close()

@@ -50,6 +50,11 @@ def load_sequence(path: str, sequence_length: int, expected_shape: tuple[int, ..
     if np.isinf(arr).any():
         raise SignlipError(f"sample {path} contains inf (or values beyond float32's range) — replace missing points "
                            f"with NaN, not inf")
+    return fit_length(arr, sequence_length)
+
+
+def fit_length(arr: np.ndarray, sequence_length: int) -> tuple[np.ndarray, int]:
+    """Truncate to `sequence_length` frames, or pad by repeating the last frame; also the number of real frames."""
     real = min(arr.shape[0], sequence_length)
     if arr.shape[0] >= sequence_length:
         return arr[:sequence_length], real

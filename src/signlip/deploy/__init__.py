@@ -1,0 +1,1 @@
+"""From a checkpoint to a working recogniser: predict, stream, export, benchmark."""

@@ -1,0 +1,441 @@
+"""A checkpoint → `model.onnx` (+ `model.int8.onnx`) + `model.json`, checked against PyTorch on the test split.
+
+    result = export_checkpoint("best.pt", out="export/", int8=True)   # what `signlip export` runs
+
+- Exporter: torch.onnx's TorchScript exporter (`dynamo=False`) at opset 17. Measured here (torch 2.14, onnxscript
+  0.7): it exports every registered model in about a second with dynamic batch (and time for sequence models);
+  the dynamo exporter takes 12–17 s a model and cannot express the holistic model's packed LSTM (its
+  `torch.export` step fails on the data-dependent sequence lengths) nor adaptive pooling (no ONNX function).
+- Dynamic axes: batch always; time too for sequence inputs (those with a mask — landmarks, holistic features).
+  Clip models take the clip size their preprocessing fixed (n_frames × H × W); that size is baked into the graph
+  (see `export_form`).
+- Parity: the ONNX model and the eager PyTorch model score every test sample; max |Δlogit| above `tolerance` or any
+  top-1 disagreement is an error (SignlipError), not a warning.
+- INT8 (`int8=True`): onnxruntime quantization, dynamic (weights int8, activations quantized at run time) or static
+  QDQ (activation ranges calibrated on train-split batches after the batch transform); `int8_mode="auto"` picks by
+  the graph (`choose_int8_mode`, figures in docs/export.md). Accuracy fp32-ONNX vs INT8 on the test split and the
+  batch-1 speed-up are reported, and written to the sidecar.
+- Sidecar `model.json`: classes, inputs (name, dtype, shape with named dynamic axes, layout), the checkpoint's
+  preprocessing record (settings and statistics) and the steps from a sample to the model input — everything an
+  app needs to run model.onnx with onnxruntime alone.
+
+onnx / onnxruntime are imported where used: `pip install 'signlip[export]'`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import math
+import os
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from signlip.errors import SignlipError
+
+OPSET = 17
+INT8_MODES = ("auto", "dynamic", "static")
+DEFAULT_TOLERANCE = 1e-4
+INSTALL_HINT = "pip install 'signlip[export]'"
+
+
+def require_onnx() -> tuple[Any, Any]:
+    """(onnx, onnxruntime), or SignlipError with the install line when the optional extra is missing."""
+    try:
+        import onnx
+        import onnxruntime
+    except ImportError as exc:
+        raise SignlipError(f"ONNX export needs the onnx and onnxruntime packages ({exc.name} is not installed) — "
+                           f"{INSTALL_HINT}") from None
+    return onnx, onnxruntime
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """Silence the exporter and quantizer: Python warnings, their prints, and the C++ warnings torch writes
+    straight to file descriptor 2 (which no Python-level redirect catches)."""
+    with warnings.catch_warnings(), tempfile.TemporaryFile() as sink:
+        warnings.simplefilter("ignore")
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        saved = os.dup(1), os.dup(2)
+        os.dup2(sink.fileno(), 1)
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            for stream in (sys.stdout, sys.stderr):
+                stream.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """The gist of an exporter error: its first line, without the TorchScript graph dump that may follow."""
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0].split(" [Caused by")[0].strip()
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# --- the model in the form ONNX can express ----------------------------------------------------------------------
+class FixedAdaptiveAvgPool(nn.Module):
+    """Adaptive average pooling for one known input size, as a linear map per pooled axis (the same bins as
+    `nn.AdaptiveAvgPool*d`: [floor(i·n/m), ceil((i+1)·n/m)))."""
+
+    def __init__(self, in_size: tuple[int, ...], out_size: tuple[int, ...]):
+        super().__init__()
+        self.dims = len(in_size)
+        for axis, (n, m) in enumerate(zip(in_size, out_size)):
+            weights = torch.zeros(m, n)
+            for i in range(m):
+                lo, hi = (i * n) // m, -(-((i + 1) * n) // m)
+                weights[i, lo:hi] = 1.0 / (hi - lo)
+            self.register_buffer(f"w{axis}", weights, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for axis in range(self.dims):  # pool axis 2 + axis: move it last, (…, n) @ (n, m), move it back
+            x = (x.transpose(2 + axis, -1) @ getattr(self, f"w{axis}").T).transpose(2 + axis, -1)
+        return x
+
+
+def _fixed_pool(module: nn.Module, in_shape: tuple[int, ...]) -> nn.Module:
+    spatial = in_shape[2:]
+    wanted = module.output_size if isinstance(module.output_size, tuple) else (module.output_size,) * len(spatial)
+    out = tuple(n if m is None else int(m) for n, m in zip(spatial, wanted))
+    if all(n % m == 0 for n, m in zip(spatial, out)):  # uniform bins: a plain average pool
+        kernel = tuple(n // m for n, m in zip(spatial, out))
+        return (nn.AvgPool2d if len(spatial) == 2 else nn.AvgPool3d)(kernel, stride=kernel)
+    return FixedAdaptiveAvgPool(spatial, out)
+
+
+def export_form(model: nn.Module, example: dict[str, torch.Tensor], fixed_size: bool) -> nn.Module:
+    """An eval-mode copy of `model` that ONNX can express: with a `fixed_size` input (clips, whose size the
+    preprocessing fixes) each adaptive average pool becomes the fixed pooling it performs at that size — the
+    TorchScript exporter cannot export adaptive pooling whose output size it cannot see as constant (lip_cnnlstm's
+    (None, 4, 6)). Same outputs to float rounding; the parity check verifies it."""
+    model = copy.deepcopy(model).eval()
+    if not fixed_size:
+        return model
+    pools = {name: m for name, m in model.named_modules()
+             if isinstance(m, (nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d))}
+    shapes: dict[str, tuple[int, ...]] = {}
+
+    def record(name: str):
+        def hook(module: nn.Module, args: tuple, output: torch.Tensor) -> None:
+            shapes[name] = tuple(args[0].shape)
+
+        return hook
+
+    hooks = [m.register_forward_hook(record(name)) for name, m in pools.items()]
+    with torch.no_grad():
+        model(example["x"], example.get("mask"))
+    for hook in hooks:
+        hook.remove()
+    for name, shape in shapes.items():
+        parent, _, attr = name.rpartition(".")
+        setattr(model.get_submodule(parent) if parent else model, attr, _fixed_pool(pools[name], shape))
+    return model
+
+
+def input_names(batch: dict[str, torch.Tensor]) -> list[str]:
+    """The model's inputs in call order: x, and the mask where the data has one (sequence data)."""
+    return ["x", "mask"] if "mask" in batch else ["x"]
+
+
+def export_example(batch: dict[str, torch.Tensor], n: int = 2) -> dict[str, torch.Tensor]:
+    """The traced example: `n` samples; sequence inputs get one padded frame more, so that the traced graph holds
+    the masked path (a model may take a faster branch when nothing is padded)."""
+    example = {k: batch[k][:n] for k in input_names(batch)}
+    if "mask" in example:
+        x, mask = example["x"], example["mask"]
+        example = {"x": torch.cat([x, x.new_zeros((x.shape[0], 1, *x.shape[2:]))], 1),
+                   "mask": torch.cat([mask, mask.new_zeros((mask.shape[0], 1))], 1)}
+    return example
+
+
+def export_onnx(model: nn.Module, example: dict[str, torch.Tensor], path: str | Path, name: str = "model") -> None:
+    """Write `model` (called as model(x[, mask]) → logits) to `path`: opset OPSET, dynamic batch, and dynamic
+    time for inputs with a mask. A model op ONNX cannot express → SignlipError naming it."""
+    onnx, _ = require_onnx()
+    names = input_names(example)
+    sequence = "mask" in names
+    axes: dict[str, dict[int, str]] = {"x": {0: "batch", 1: "time"} if sequence else {0: "batch"},
+                                       "logits": {0: "batch"}}
+    if sequence:
+        axes["mask"] = {0: "batch", 1: "time"}
+    try:
+        with quiet(), torch.no_grad():
+            torch.onnx.export(model, tuple(example[k] for k in names), str(path), dynamo=False, input_names=names,
+                              output_names=["logits"], dynamic_axes=axes, opset_version=OPSET,
+                              do_constant_folding=True)
+        onnx.checker.check_model(str(path))
+    except SignlipError:
+        raise
+    except Exception as exc:  # the exporter raises many types; every one means "this graph is not expressible"
+        raise SignlipError(f"ONNX cannot express model {name} ({type(exc).__name__}: {first_line(exc)}) — change the "
+                           f"op named there in src/signlip/models/ or export another checkpoint") from None
+
+
+# --- running and scoring -----------------------------------------------------------------------------------------
+def ort_session(path: str | Path, threads: int | None = None):
+    """A CPU onnxruntime session; `threads`: intra-op threads (None: onnxruntime's choice). Threads do not spin
+    while idle (like OMP_WAIT_POLICY=PASSIVE for PyTorch): on a shared machine spinning steals the cores."""
+    _, ort = require_onnx()
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # errors only: the optimizer's notes are noise to a user
+    if threads is not None:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def ort_runner(session, names: list[str]) -> Callable[[dict[str, torch.Tensor]], torch.Tensor]:
+    """batch → logits (B, C) through an onnxruntime session."""
+    def run(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return torch.from_numpy(session.run(["logits"], {k: batch[k].numpy() for k in names})[0])
+
+    return run
+
+
+def torch_runner(model: nn.Module) -> Callable[[dict[str, torch.Tensor]], torch.Tensor]:
+    """batch → logits (B, C) through a PyTorch model in eval mode, as evaluate calls it."""
+    model.eval()
+
+    def run(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        with torch.inference_mode():
+            return model(batch["x"], batch.get("mask")).float()
+
+    return run
+
+
+def model_batches(back, split: str, batch_size: int | None = None, limit: int | None = None
+                  ) -> Iterator[dict[str, torch.Tensor]]:
+    """The split's batches as the model sees them (on CPU, after the data's evaluation-time batch transform)."""
+    from signlip.trainer import model_input
+
+    transform = back.data.batch_transform.to("cpu")
+    with torch.no_grad():
+        for i, batch in enumerate(back.loader(split, batch_size)):
+            if limit is not None and i >= limit:
+                return
+            yield model_input(batch, transform, torch.device("cpu"), False, training=False)
+
+
+def score(back, runner: Callable[[dict[str, torch.Tensor]], torch.Tensor], batches: list[dict[str, torch.Tensor]]
+          ) -> tuple[torch.Tensor, dict[str, float]]:
+    """(logits (N, C) in batch order, the checkpoint's evaluator metrics) of `runner` over `batches` — the same
+    metrics `signlip evaluate` reports."""
+    evaluator = back.evaluator
+    evaluator.reset()
+    outputs = []
+    for batch in batches:
+        logits = runner(batch)
+        evaluator.update(logits, batch)
+        outputs.append(logits)
+    return torch.cat(outputs), {k: float(v) for k, v in evaluator.compute().items()}
+
+
+def agreement(reference: torch.Tensor, other: torch.Tensor) -> dict[str, float]:
+    """max |Δlogit| and top-1 agreement of two (N, C) logit tables."""
+    return {"max_abs_logit_diff": float((reference - other).abs().max()),
+            "top1_agreement": float((reference.argmax(1) == other.argmax(1)).float().mean())}
+
+
+def median_latency_ms(run: Callable[[], Any], runs: int = 20, warmup: int = 3) -> float:
+    for _ in range(warmup):
+        run()
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - t0)
+    return 1000 * statistics.median(times)
+
+
+# --- INT8 --------------------------------------------------------------------------------------------------------
+# Dynamic quantization's ops: the weight-heavy linear and recurrent layers. Conv is left in float32: onnxruntime's
+# dynamic ConvInteger is slower than its float32 Conv on this CPU (docs/export.md).
+DYNAMIC_OPS = ["MatMul", "Gemm", "LSTM", "GRU", "Attention"]
+
+
+def choose_int8_mode(onnx_path: str | Path) -> str:
+    """`int8_mode=auto`: "static" (QDQ, calibrated) when convolutions hold at least half of the graph's weights,
+    else "dynamic". Measured in docs/export.md: static QDQ speeds up conv stacks (i3d, lip_cnn3d) but slows down
+    graphs whose cost is recurrent or matmul (landmark_gru, lip_cnnlstm's LSTM-heavy weights, the holistic
+    transformer), where dynamic quantization of those layers is the one that pays."""
+    onnx, _ = require_onnx()
+    graph = onnx.load(str(onnx_path)).graph
+    sizes = {init.name: math.prod(init.dims) for init in graph.initializer}
+    conv = sum(sizes.get(node.input[1], 0) for node in graph.node if node.op_type == "Conv")
+    total = sum(sizes.values()) or 1
+    return "static" if conv / total >= 0.5 else "dynamic"
+
+
+def quantize(fp32_path: str | Path, out_path: str | Path, mode: str,
+             calibration: list[dict[str, torch.Tensor]] | None = None) -> None:
+    """Write the INT8 form of `fp32_path` to `out_path`: "dynamic" (DYNAMIC_OPS, int8 weights) or "static" (QDQ,
+    per-channel int8 weights, uint8 activations calibrated with min-max on `calibration` batches)."""
+    require_onnx()
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_dynamic,
+        quantize_static,
+    )
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    if mode not in ("dynamic", "static"):
+        raise SignlipError(f"int8_mode={mode} — choose one of {', '.join(INT8_MODES)}")
+    names = [i.name for i in ort_session(fp32_path).get_inputs()]
+    with quiet(), tempfile.TemporaryDirectory() as tmp:
+        pre = Path(tmp) / "pre.onnx"
+        try:
+            quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
+        except Exception:  # optional graph clean-up; quantization works on the exported graph as it is
+            pre = Path(fp32_path)
+        if mode == "dynamic":
+            quantize_dynamic(str(pre), str(out_path), weight_type=QuantType.QInt8, op_types_to_quantize=DYNAMIC_OPS)
+            return
+        if not calibration:
+            raise SignlipError("static INT8 quantization needs calibration batches from the train split")
+
+        class Calibration(CalibrationDataReader):
+            def __init__(self) -> None:
+                self.feeds = iter([{k: b[k].numpy() for k in names} for b in calibration])
+
+            def get_next(self) -> dict[str, np.ndarray] | None:
+                return next(self.feeds, None)
+
+        reader = Calibration()
+        quantize_static(str(pre), str(out_path), reader, quant_format=QuantFormat.QDQ, per_channel=True,
+                        weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8)
+
+
+# --- the sidecar -------------------------------------------------------------------------------------------------
+LAYOUTS = {3: "(B, T, F): batch, frames, features per frame",
+           5: "(B, C, T, H, W): batch, channels, frames, height, width"}
+
+
+def describe_inputs(example: dict[str, torch.Tensor]) -> list[dict[str, Any]]:
+    x = example["x"]
+    sequence = "mask" in example
+    shape: list[Any] = ["batch", "time", *x.shape[2:]] if sequence else ["batch", *x.shape[1:]]
+    inputs = [{"name": "x", "dtype": "float32", "shape": shape, "layout": LAYOUTS.get(x.ndim, f"{x.ndim}-D")}]
+    if sequence:
+        inputs.append({"name": "mask", "dtype": "bool", "shape": ["batch", "time"],
+                       "layout": "(B, T): True = a real frame; padding only after the real frames"})
+    return inputs
+
+
+def sidecar(ckpt: dict[str, Any], example: dict[str, torch.Tensor], n_params: int) -> dict[str, Any]:
+    prep = {k: v for k, v in ckpt["preprocessing"].items() if k not in ("classes", "manifest")}
+    from signlip.registry import READERS, load_all
+
+    load_all()
+    steps = READERS.get(prep["kind"]).input_steps(prep)
+    return {
+        "format": "onnx", "opset": OPSET, "exporter": f"torch.onnx TorchScript exporter, torch {torch.__version__}",
+        "files": {"fp32": "model.onnx"},
+        "task": ckpt.get("task"), "model": ckpt["model"], "parameters": n_params, "trained_epochs": ckpt.get("epoch"),
+        "classes": list(ckpt["classes"]),
+        "inputs": describe_inputs(example),
+        "outputs": [{"name": "logits", "dtype": "float32", "shape": ["batch", len(ckpt["classes"])],
+                     "layout": "(B, classes): unnormalised scores in the order of `classes`; softmax → probabilities"}],
+        "preprocessing": prep, "input_steps": steps,
+    }
+
+
+# --- the whole export --------------------------------------------------------------------------------------------
+@dataclass
+class Exported:
+    """What `export_checkpoint` wrote: the folder, the files by form ("fp32", "int8") and the sidecar."""
+
+    out_dir: Path
+    paths: dict[str, Path]
+    sidecar: dict[str, Any]
+
+
+def export_checkpoint(ckpt_path: str | Path, out: str | Path | None = None, int8: bool = False,
+                      int8_mode: str = "auto", tolerance: float = DEFAULT_TOLERANCE, calibration_batches: int = 8,
+                      batch_size: int | None = None, manifest: str | None = None,
+                      report: Callable[[str], None] = print) -> Exported:
+    """Export `ckpt_path` into `out` (default: `export/` beside the checkpoint) and check it; the sidecar is
+    written to out/model.json. SignlipError on a parity failure or an op ONNX cannot express."""
+    from signlip.build import rebuild
+
+    require_onnx()
+    if int8_mode not in INT8_MODES:
+        raise SignlipError(f"int8_mode={int8_mode} — choose one of {', '.join(INT8_MODES)}")
+    back = rebuild(ckpt_path, splits=("train", "test") if int8 else ("test",), manifest=manifest)
+    ckpt, model = back.checkpoint, back.model.eval()
+    out_dir = Path(out) if out else Path(ckpt_path).parent / "export"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    batches = list(model_batches(back, "test", batch_size))
+    names = input_names(batches[0])
+    example = export_example(batches[0])
+    fp32_path = out_dir / "model.onnx"
+    export_onnx(export_form(model, example, fixed_size="mask" not in names), example, fp32_path,
+                ckpt["model"]["name"])
+    info = sidecar(ckpt, example, sum(p.numel() for p in model.parameters()))
+
+    eager_logits, eager_metrics = score(back, torch_runner(model), batches)
+    onnx_logits, onnx_metrics = score(back, ort_runner(ort_session(fp32_path), names), batches)
+    parity = {**agreement(eager_logits, onnx_logits), "samples": int(eager_logits.shape[0]), "tolerance": tolerance,
+              "split": "test", "accuracy_pytorch": eager_metrics["accuracy"], "accuracy_onnx": onnx_metrics["accuracy"]}
+    info["parity"] = parity
+    report(f"parity on {parity['samples']} test samples: max |Δlogit| {parity['max_abs_logit_diff']:.2e} "
+           f"(tolerance {tolerance:g}), top-1 agreement {parity['top1_agreement']:.3f}")
+    if parity["max_abs_logit_diff"] > tolerance or parity["top1_agreement"] < 1.0:
+        raise SignlipError(f"ONNX model disagrees with PyTorch on the test split: max |Δlogit| "
+                           f"{parity['max_abs_logit_diff']:.2e} (tolerance {tolerance:g}), top-1 agreement "
+                           f"{parity['top1_agreement']:.3f} — {fp32_path} is not a faithful export")
+
+    if int8:
+        mode = choose_int8_mode(fp32_path) if int8_mode == "auto" else int8_mode
+        int8_path = out_dir / "model.int8.onnx"
+        calibration = list(model_batches(back, "train", batch_size, limit=calibration_batches)) \
+            if mode == "static" else None
+        try:
+            quantize(fp32_path, int8_path, mode, calibration)
+        except SignlipError:
+            raise
+        except Exception as exc:  # onnxruntime.quantization raises plain exceptions for graphs it cannot handle
+            raise SignlipError(f"INT8 quantization ({mode}) failed ({type(exc).__name__}: {first_line(exc)}) — try "
+                               f"int8_mode={'static' if mode == 'dynamic' else 'dynamic'}") from None
+        int8_logits, int8_metrics = score(back, ort_runner(ort_session(int8_path), names), batches)
+        one = {k: v[:1] for k, v in batches[0].items() if k in names}
+        sessions = {k: ort_session(p, threads=1) for k, p in (("fp32", fp32_path), ("int8", int8_path))}
+        latency = {k: median_latency_ms(lambda s=s: s.run(["logits"], {n: one[n].numpy() for n in names}))
+                   for k, s in sessions.items()}
+        info["files"]["int8"] = int8_path.name
+        info["int8"] = {"mode": mode, "chosen_by": "auto" if int8_mode == "auto" else "int8_mode",
+                        "accuracy_fp32_onnx": onnx_metrics["accuracy"], "accuracy_int8": int8_metrics["accuracy"],
+                        "accuracy_change_points": 100 * (int8_metrics["accuracy"] - onnx_metrics["accuracy"]),
+                        **agreement(onnx_logits, int8_logits),
+                        "latency_ms_batch1_1thread": latency,
+                        "speedup_vs_fp32_onnx": latency["fp32"] / latency["int8"],
+                        "size_mb": {"fp32": fp32_path.stat().st_size / 2**20, "int8": int8_path.stat().st_size / 2**20},
+                        "calibration_batches": len(calibration) if calibration else 0}
+        q = info["int8"]
+        report(f"int8 ({mode}): test accuracy {q['accuracy_fp32_onnx']:.3f} → {q['accuracy_int8']:.3f} "
+               f"({q['accuracy_change_points']:+.1f} points), batch-1 latency {latency['fp32']:.2f} → "
+               f"{latency['int8']:.2f} ms ({q['speedup_vs_fp32_onnx']:.2f}×), {q['size_mb']['fp32']:.2f} → "
+               f"{q['size_mb']['int8']:.2f} MB")
+    (out_dir / "model.json").write_text(json.dumps(info, indent=2))
+    paths = {form: out_dir / name for form, name in info["files"].items()}
+    return Exported(out_dir, {**paths, "sidecar": out_dir / "model.json"}, info)

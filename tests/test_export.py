@@ -1,0 +1,191 @@
+"""`signlip export` / `signlip benchmark`: every task's model exports to ONNX with logits equal to PyTorch's on the
+test split (max |Δlogit| ≤ 1e-4, top-1 agreement 1.0), at any batch size (and any length for sequence models); INT8
+reports its accuracy change; the sidecar is enough to run the model without signlip; bad input is one line, exit 2.
+
+Checkpoints are `tiny_checkpoint`'s (one epoch on tiny data): what is compared is two runtimes over the same weights.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from conftest import run_cli
+
+pytest.importorskip("onnxruntime")
+
+from signlip.build import rebuild  # noqa: E402
+from signlip.deploy import onnx_export  # noqa: E402
+from signlip.deploy.onnx_export import export_checkpoint, input_names, model_batches, ort_session  # noqa: E402
+
+TASKS = ("landmark_gru", "lip_cnnlstm", "lip_cnn3d", "asl_tcn_transformer", "i3d", "mobilenetv3")
+SEQUENCE_TASKS = ("landmark_gru", "asl_tcn_transformer")
+
+
+def _eager(model, batch):
+    with torch.inference_mode():
+        return model(batch["x"], batch.get("mask")).numpy()
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_export_matches_pytorch_at_any_batch_size(task, tiny_checkpoint, tmp_path):
+    ckpt = tiny_checkpoint(task)
+    exported = export_checkpoint(ckpt, out=tmp_path, report=lambda _: None)
+    parity = exported.sidecar["parity"]
+    assert parity["max_abs_logit_diff"] <= 1e-4 and parity["top1_agreement"] == 1.0, parity
+    assert parity["samples"] == len(rebuild(ckpt).data.splits["test"])
+
+    # Dynamic batch (and time for sequence models): the graph runs at sizes other than the traced one.
+    back = rebuild(ckpt)
+    model = back.model.eval()
+    batch = next(model_batches(back, "test"))
+    names = input_names(batch)
+    session = ort_session(exported.paths["fp32"])
+    one = {k: batch[k][:1] for k in names}
+    three = {k: torch.cat([batch[k]] * 3)[:3] for k in names}
+    sizes = [one, three]
+    if task in SEQUENCE_TASKS:  # shorter and longer sequences, the second sample padded
+        t = batch["x"].shape[1]
+        for length in (max(2, t // 2), t + 5):
+            x = torch.randn(3, length, *batch["x"].shape[2:])
+            mask = torch.ones(3, length, dtype=torch.bool)
+            mask[1, length // 2:] = False
+            sizes.append({"x": x * mask[..., None], "mask": mask})
+    for feeds in sizes:
+        got = session.run(["logits"], {k: v.numpy() for k, v in feeds.items()})[0]
+        assert got.shape == (feeds["x"].shape[0], len(back.data.classes))
+        np.testing.assert_allclose(got, _eager(model, feeds), atol=1e-4, rtol=0)
+
+
+def test_cli_export_int8_and_sidecar(tiny_checkpoint, tmp_path):
+    """The CLI path: model.onnx + model.int8.onnx + model.json, with the INT8 accuracy change and the opset."""
+    ckpt = tiny_checkpoint("landmark_gru")
+    result = run_cli("export", f"ckpt={ckpt}", f"out={tmp_path}", "int8=true")
+    assert result.returncode == 0, result.stderr
+    assert "top-1 agreement 1.000" in result.stdout and "int8 (dynamic)" in result.stdout
+    for name in ("model.onnx", "model.int8.onnx", "model.json"):
+        assert (tmp_path / name).is_file()
+    side = json.loads((tmp_path / "model.json").read_text())
+    assert side["opset"] == onnx_export.OPSET and side["files"] == {"fp32": "model.onnx", "int8": "model.int8.onnx"}
+    assert side["classes"] == torch.load(ckpt, weights_only=True)["classes"]
+    assert [i["name"] for i in side["inputs"]] == ["x", "mask"] and side["inputs"][0]["shape"][:2] == ["batch", "time"]
+    q = side["int8"]
+    assert q["mode"] == "dynamic" and q["chosen_by"] == "auto"
+    assert math.isfinite(q["accuracy_change_points"]) and 0 <= q["accuracy_int8"] <= 1
+    assert q["speedup_vs_fp32_onnx"] > 0 and q["size_mb"]["int8"] < q["size_mb"]["fp32"]
+    assert {"mean", "std", "sequence_length", "normalise", "feature_shape"} <= set(side["preprocessing"])
+
+
+def test_static_int8_for_convolutions(tiny_checkpoint, tmp_path):
+    """auto picks static QDQ for a conv network; it is calibrated on train batches and scored on the test split."""
+    exported = export_checkpoint(tiny_checkpoint("mobilenetv3"), out=tmp_path, int8=True, calibration_batches=2,
+                                 report=lambda _: None)
+    q = exported.sidecar["int8"]
+    assert q["mode"] == "static" and q["calibration_batches"] >= 1
+    assert exported.paths["int8"].is_file() and math.isfinite(q["accuracy_change_points"])
+
+
+def _sidecar_preprocess(path: str, side: dict) -> tuple[np.ndarray, np.ndarray]:
+    """One landmark .npy → (x, mask) by the sidecar's documented steps, in numpy alone."""
+    prep = side["preprocessing"]
+    arr = np.load(path).astype(np.float32)
+    length = prep["sequence_length"]
+    real = min(len(arr), length)
+    arr = arr[:length] if len(arr) >= length else np.concatenate([arr, np.repeat(arr[-1:], length - len(arr), 0)])
+    mask = np.arange(length) < real
+    if prep["normalise"] == "sequence" and arr.ndim == 3:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            centre = np.nanmean(arr.reshape(-1, 3), axis=0)
+            spread = np.nanmean(np.linalg.norm(arr - np.nanmean(arr, axis=1, keepdims=True), axis=-1))
+        if np.isfinite(spread) and spread >= 1e-6:
+            arr = (arr - centre) / spread
+    x = (arr.reshape(length, -1) - np.asarray(prep["mean"], np.float32)) / np.asarray(prep["std"], np.float32)
+    x = np.nan_to_num(x, nan=0.0) * mask[:, None]
+    return x[None].astype(np.float32), mask[None]
+
+
+def test_sidecar_and_onnxruntime_alone_reproduce_the_logits(tiny_checkpoint, tmp_path):
+    """An app with model.onnx + model.json, numpy and onnxruntime gets signlip's logits for a test .npy."""
+    import onnxruntime
+
+    ckpt = tiny_checkpoint("landmark_gru")
+    export_checkpoint(ckpt, out=tmp_path, report=lambda _: None)
+    side = json.loads((tmp_path / "model.json").read_text())
+    assert side["input_steps"]["numpy_reproducible"] and side["input_steps"]["steps"]
+    back = rebuild(ckpt)
+    test = back.data.splits["test"]
+    session = onnxruntime.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
+    reference = next(model_batches(back, "test", batch_size=4))
+    for i in range(4):
+        x, mask = _sidecar_preprocess(test.paths[i], side)
+        np.testing.assert_allclose(x[0], reference["x"][i].numpy(), atol=1e-5)
+        logits = session.run(["logits"], {"x": x, "mask": mask})[0]
+        np.testing.assert_allclose(logits[0], _eager(back.model.eval(), reference)[i], atol=1e-4, rtol=0)
+        assert side["classes"][int(logits.argmax())] in side["classes"]
+
+
+def test_missing_checkpoint_is_one_line_exit_2(tmp_path):
+    result = run_cli("export", f"ckpt={tmp_path / 'missing.pt'}", cwd=tmp_path)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1 and "not found" in lines[0], result.stderr
+
+
+def test_an_op_onnx_cannot_express_is_one_line_exit_2(tiny_checkpoint, tmp_path, monkeypatch, capsys):
+    """A model whose forward uses an op without an ONNX form (cummax) ends as one SignlipError line, exit 2."""
+    from signlip.commands.export import main
+
+    class Unexportable(torch.nn.Module):
+        def forward(self, x, mask=None):
+            return torch.cummax(x.flatten(1), 1)[0][:, :3]
+
+    monkeypatch.setattr(onnx_export, "export_form", lambda *args, **kwargs: Unexportable())
+    cfg = OmegaConf.create({"ckpt": str(tiny_checkpoint("landmark_gru")), "out": str(tmp_path), "int8": False,
+                            "int8_mode": "auto", "tolerance": 1e-4, "calibration_batches": 1, "batch_size": None,
+                            "format": "onnx", "data": {"manifest": None}})
+    with pytest.raises(SystemExit) as exit_info:
+        main(cfg)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exit_info.value.code == 2 and len(err) == 1, err
+    assert err[0].startswith("signlip: error: ONNX cannot express model landmark_gru") and "cummax" in err[0]
+
+
+def test_benchmark_table_and_json(tiny_checkpoint, tmp_path):
+    """All four forms, with the accuracy signlip evaluate reports for the checkpoint."""
+    from signlip.deploy.benchmark import FORMS, benchmark_checkpoint
+    from signlip.evaluation import evaluate_checkpoint
+
+    ckpt = tiny_checkpoint("landmark_gru")
+    lines: list[str] = []
+    result = benchmark_checkpoint(ckpt, out=tmp_path, threads=(1, 2), batch_size=8, runs=5, warmup=1,
+                                  report=lines.append)
+    assert [row["form"] for row in result["rows"]] == list(FORMS)
+    assert json.loads((tmp_path / "benchmark.json").read_text())["rows"] == result["rows"]
+    assert any(line.startswith("onnxruntime int8") for line in lines)
+    evaluated = evaluate_checkpoint(ckpt, out=tmp_path / "eval", device="cpu")["accuracy"]
+    for row in result["rows"]:
+        assert set(row["latency_ms_batch1"]) == {"1", "2"} and row["size_mb"] > 0
+        assert row["latency_ms_batch1"]["1"]["p95"] >= row["latency_ms_batch1"]["1"]["p50"] > 0
+        assert row["throughput_samples_per_s"] > 0
+        if row["form"] != "onnxruntime int8":
+            assert row["test_accuracy"] == pytest.approx(evaluated)
+    assert result["live"]["frames"] >= result["live"]["window"] and result["live"]["frames_per_s"] > 0
+    assert any(line.startswith("live pipeline") for line in lines)
+
+
+def test_benchmark_measures_the_live_path_on_the_raw_video(tiny_checkpoint, tmp_path):
+    """For a clip task the live figure runs on the video the first test clip was prepared from."""
+    from signlip.build import rebuild
+    from signlip.deploy.benchmark import live_pipeline, raw_source
+
+    ckpt = tiny_checkpoint("lip_cnnlstm")
+    source = raw_source(rebuild(ckpt, splits=("test",)))
+    assert source.endswith(".mp4")
+    live = live_pipeline(ckpt, source)
+    assert live["windows"] >= 1 and live["fps"] == 25.0
