@@ -143,3 +143,14 @@ def test_a_video_without_a_face_says_so_and_a_face_is_cropped(tiny_checkpoint, t
     rows = Recogniser.load(ckpt, device="cpu").predict_paths([str(tmp_path / "face.mp4"), str(tmp_path / "wall.mp4")])
     assert rows[0]["status"] == "ok", rows[0]
     assert rows[1]["status"] == "error" and "no face found" in rows[1]["reason"], rows[1]
+
+
+def test_a_holistic_video_without_the_landmarker_models_is_one_line_exit_2(tiny_checkpoint, tmp_path):
+    from signlip.data.clips.video import write_video
+
+    video = write_video(tmp_path / "sign.mp4", np.zeros((4, 32, 32, 3), np.uint8))
+    proc = run_cli("predict", f"ckpt={tiny_checkpoint('asl_tcn_transformer')}", f"input={video}",
+                   f"models_dir={tmp_path / 'no_models'}", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "not found" in proc.stderr and "fetch_models.py" in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr

@@ -67,6 +67,8 @@ class SampleReader(Protocol):
     suffixes: tuple[str, ...]  # the file kinds it reads (".npy", ".mp4", …)
     transform: BatchTransform  # the checkpoint's evaluation-time batch transform
 
+    # Optional `check(paths)`: a setup problem that would fail every input (a missing model) raised once, up front.
+
     def read(self, path: str) -> dict[str, torch.Tensor]:
         """One sample as a batch of one in the stored form the dataset hands out ("x", optionally "mask");
         SignlipError naming the problem for an input it cannot use (no face, no hand, wrong layout)."""

@@ -73,6 +73,8 @@ class Recogniser:
                       progress: bool = False) -> list[dict[str, Any]]:
         """One result row per path, in order; inputs the reader refuses get status "error" and the reason."""
         paths = [str(p) for p in paths]
+        if hasattr(self.reader, "check"):
+            self.reader.check(paths)
         results: list[dict[str, Any] | None] = [None] * len(paths)
         for positions, batch in self._batches(paths, results, batch_size, progress):
             for pos, row in zip(positions, self.rows(self.logits(batch), top_k)):

@@ -74,6 +74,11 @@ class HolisticReader:
                 "function": "signlip.data.holistic.features.select_normalize, "
                             "signlip.data.holistic.augment.HolisticBatchTransform"}
 
+    def check(self, paths: list[str]) -> None:
+        """Before any input is read: inputs that need MediaPipe need its models (SignlipError, once, not per file)."""
+        if any(Path(p).suffix.lower() != ".npy" for p in paths):
+            self.preparer()
+
     def read(self, path: str) -> dict[str, torch.Tensor]:
         if Path(path).suffix.lower() == ".npy":
             arr = load_holistic(path)
