@@ -95,7 +95,7 @@ def main() -> None:
     import torch
 
     from signlip.checkpoint import load_checkpoint
-    from signlip.data.clips.roi import FaceTracker, model_sha256
+    from signlip.data.clips.roi import ALIGNMENT, FaceTracker, model_sha256
     from signlip.data.clips.video import read_frames
     from signlip.data.holistic.extract import HolisticTracker
     from signlip.deploy.predict import Recogniser
@@ -106,7 +106,7 @@ def main() -> None:
     small = ["data.synthetic.n_people=[2,1,1]", "data.synthetic.per_class_per_person=1"]
     lip = load_checkpoint(checkpoint("lip_cnnlstm", tmp, [*small, f"data.synthetic.root={tmp}/lip",
                                                           f"data.cache_dir={tmp}/c", f"data.manifests_dir={tmp}/m"]))
-    lip["preprocessing"]["fingerprint"].update(roi="mediapipe",
+    lip["preprocessing"]["fingerprint"].update(roi="mediapipe", roi_alignment=ALIGNMENT,
                                                face_model_sha256=model_sha256(MODELS / "face_landmarker.task"))
     lip["config"]["data"]["prepare"]["models_dir"] = str(MODELS)
     rgb = checkpoint("mobilenetv3", tmp, [*small, f"data.synthetic.root={tmp}/rgb", f"data.cache_dir={tmp}/c2",

@@ -26,6 +26,14 @@ def test_train_help_lists_config_groups():
         assert word in proc.stdout, word
 
 
+def test_train_help_lists_only_the_groups_train_takes():
+    groups = run_cli("train", "--help").stdout.split("== Config groups", 1)[1].split("== Config (", 1)[0]
+    names = {line.split(":", 1)[0] for line in groups.splitlines()[1:] if ":" in line}
+    assert names == {"data", "evaluator", "logger", "model", "objective", "optim", "sched", "task", "trainer"}, groups
+    distill = run_cli("distill", "--help").stdout.split("== Config groups", 1)[1].split("== Config (", 1)[0]
+    assert "student: mobilenetv3" in distill and "teacher: i3d" in distill
+
+
 def test_cfg_job_prints_composed_config_with_overrides():
     proc = run_cli("train", "model=landmark_gru_deep", "optim.lr=3e-4", "--cfg", "job")
     assert proc.returncode == 0, proc.stderr
@@ -76,6 +84,11 @@ def test_multirun_sweep_runs_each_value(tmp_path, hands_root):
     assert proc.returncode == 0, proc.stderr[-2000:]
     runs = sorted((tmp_path / "outputs" / "multirun" / "landmark_gru").glob("*/*/checkpoints/last.pt"))
     assert len(runs) == 2
+    sweep = runs[0].parents[2].relative_to(tmp_path)
+    assert proc.stdout.rstrip().splitlines()[-1].strip() == f"signlip report {sweep}", proc.stdout[-500:]
+    for last in runs:  # each job's console, not an empty Hydra job log
+        log = (last.parents[1] / "train.log").read_text()
+        assert "signlip train task=landmark_gru" in log and "epoch   1/1" in log
 
 
 def test_installed_config_tree_is_found_outside_the_repo(tmp_path):

@@ -119,7 +119,9 @@ def test_frame_order_bug_is_flagged_and_pictured(tmp_path, hands_root):
     manifest = rewrite_manifest(hands_root, tmp_path / "scrambled.csv", scramble)
     report = run_doctor(tmp_path / "doc", [f"data.manifest={manifest}", "doctor.training=false"])
     order = check(report, "temporal order")
-    assert order["status"] == "warn" and order["data"]["ratio"] > 0.85, order
+    # Point data no more ordered than its frame-shuffled copy is a failure, not a warning.
+    assert order["status"] == "fail" and order["data"]["ratio"] > 0.95 * order["data"]["shuffled_ratio"], order
+    assert not report["ok"]
     assert Path(report["picture"]).stat().st_size > 10_000
 
 

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from conftest import REPO, run_cli, train_in_process
-from signlip.data.clips.datamodule import prepare_clips
-from signlip.data.clips.synthetic_lip import make_synthetic_lip
+from signlip.data.cache import run_prepare
+from signlip.data.clips.datamodule import clip_fingerprint, make_synthetic, prepare_clips
 from signlip.data.clips.video import write_video
 from signlip.errors import SignlipError
 
@@ -34,11 +34,12 @@ def lip_run(tmp_path_factory) -> dict:
     """One shortened lip_cnnlstm run on small synthetic lip videos (prepared automatically on first use)."""
     tmp = tmp_path_factory.mktemp("lip")
     root = tmp / "synthetic"
-    make_synthetic_lip(root, **SMALL)
+    # Where training will find it: the synthetic root's folder for these settings (make_synthetic).
+    raw = make_synthetic({"kind": "lip", "root": str(root), **SMALL})
     result = train_in_process(tmp / "run", ["task=lip_cnnlstm", *small_overrides(root, tmp), "optim.lr=1e-3",
                                             "trainer.max_epochs=8", "trainer.early_stopping.enabled=false",
                                             "seed=0"])
-    return {**result, "root": root, "tmp": tmp}
+    return {**result, "root": root, "raw": raw, "tmp": tmp}
 
 
 def test_short_lip_training_learns_well_above_chance(lip_run):
@@ -79,7 +80,7 @@ def test_evaluate_refuses_a_cache_prepared_differently(lip_run):
     ckpt = Path(lip_run["checkpoint_dir"]) / "best.pt"
     report = evaluate_checkpoint(ckpt, out=lip_run["tmp"] / "eval")
     assert report["accuracy"] == pytest.approx(lip_run["test"]["accuracy"], abs=1e-6)
-    raw = lip_run["root"] / "manifest.csv"
+    raw = lip_run["raw"]
     other = prepare_clips(str(raw), cache_dir=str(lip_run["tmp"] / "cache12"), prepare={**PREP, "n_frames": 12},
                           manifests_dir=str(lip_run["tmp"] / "manifests12"), workers=1)
     with pytest.raises(SignlipError, match="prepared differently.*n_frames"):
@@ -160,3 +161,78 @@ def test_mediapipe_prepare_reports_a_video_without_a_face(tmp_path):
     with pytest.raises(SignlipError, match="fetch_models.py"):
         prepare_clips(str(raw), cache_dir=str(tmp_path / "c2"), manifests_dir=str(tmp_path / "m"),
                       prepare={**settings, "models_dir": str(tmp_path / "nowhere")}, workers=1)
+
+
+# The docs/distill.md small-data recipe (its synthetic and prepare settings, fewer signers so it runs in seconds).
+_DOCS_RGB = ["data.synthetic.n_classes=2", "data.synthetic.n_frames=16", "data.synthetic.frame_size=[64,64]",
+             "data.prepare.n_frames=8", "data.prepare.size=[64,64]"]
+
+
+def _rgb_data(tmp: Path, extra: list[str]) -> dict:
+    from omegaconf import OmegaConf
+
+    from conftest import compose
+
+    cfg = compose("train", ["task=mobilenetv3", f"data.synthetic.root={tmp / 'rgb'}", f"data.cache_dir={tmp / 'c'}",
+                            f"data.manifests_dir={tmp / 'm'}", "data.synthetic.n_people=[1,1,1]",
+                            "data.synthetic.per_class_per_person=1", *extra])
+    data = OmegaConf.to_container(cfg.data, resolve=True)
+    data.pop("name")
+    return data
+
+
+def test_two_synthetic_settings_neither_collide_nor_regenerate_each_other(tmp_path):
+    """docs/distill.md's recipe, then `signlip train task=mobilenetv3`: before, the second failed with "cache … was
+    prepared with other settings" after regenerating data/synthetic/rgb in place, and both wrote one manifest."""
+    from signlip.data.cache import prepare_data
+
+    small = prepare_data("clips", _rgb_data(tmp_path, _DOCS_RGB), seed=0, workers=1, overwrite=False)
+    videos = sorted((tmp_path / "rgb").rglob("*.mp4"))
+    stamps = {p: p.stat().st_mtime_ns for p in videos}
+    manifest_bytes = small.manifest.read_bytes()
+    default = prepare_data("clips", _rgb_data(tmp_path, []), seed=0, workers=1, overwrite=False)
+    assert default.manifest != small.manifest and default.cache_dir != small.cache_dir
+    assert all(p.stat().st_mtime_ns == t for p, t in stamps.items()), "the first setting's videos were rewritten"
+    assert small.manifest.read_bytes() == manifest_bytes
+    folders = sorted(p.name for p in (tmp_path / "rgb").iterdir())
+    assert len(folders) == 2 and folders[0].startswith("c2-64x64-t16-"), folders  # readable, keyed by a hash
+    # Each setting comes back to its own data and cache, nothing prepared again.
+    again = prepare_data("clips", _rgb_data(tmp_path, _DOCS_RGB), seed=0, workers=1, overwrite=False)
+    assert (again.manifest, again.prepared, again.reused) == (small.manifest, 0, small.prepared)
+
+
+def test_a_cache_of_other_settings_is_refused_with_a_fix_that_works(tmp_path):
+    """The old message told `signlip train` users to add prepare.overwrite=true, which train rejects ("Key 'prepare'
+    is not in struct"). Old mouth-crop caches (before the roll alignment) are refused, never mixed with new clips."""
+    from hydra.errors import ConfigCompositionException
+
+    from conftest import compose
+    from signlip.commands.prepare import main as prepare_main
+
+    model = tmp_path / "face.task"
+    model.write_bytes(b"stand-in model")
+    settings = {**PREP, "roi": "mediapipe", "margin": 0.35, "smoothing": 0.6}
+    fingerprint = clip_fingerprint(settings, str(model))
+    assert fingerprint["roi_alignment"]  # the crop's alignment is part of what a cache holds
+    old = {k: v for k, v in fingerprint.items() if k != "roi_alignment"}  # a cache written before the alignment
+    cache = tmp_path / "cache"
+    run_prepare([], lambda item: None, cache, old, tmp_path / "m.csv", workers=1)
+    with pytest.raises(SignlipError, match=r"other settings \(roi_alignment differ\)") as info:
+        run_prepare([], lambda item: None, cache, fingerprint, tmp_path / "m.csv", workers=1)
+    message = str(info.value)
+    assert str(cache) in message and "delete that folder" in message
+    assert "signlip prepare" in message and "prepare.overwrite=true" in message
+    # What it suggests is accepted where it is suggested, and does rebuild: `signlip prepare … prepare.overwrite=true`.
+    raw = bad_input_manifest(tmp_path)
+    common = ["task=lip_cnnlstm", f"data.raw_manifest={raw}", "data.prepare.roi=none",
+              f"data.cache_dir={tmp_path}/c", f"data.manifests_dir={tmp_path}/m", "data.prepare.n_frames=8",
+              "data.prepare.size=[16,24]", "prepare.workers=1"]
+    prepare_main(compose("prepare", common))
+    fp_file = next((tmp_path / "c").glob("*/fingerprint.json"))
+    fp_file.write_text('{"kind": "video_clips", "n_frames": 4}')  # as if another setting had written here
+    with pytest.raises(SystemExit):  # refused (exit 2) …
+        prepare_main(compose("prepare", common))
+    prepare_main(compose("prepare", [*common, "prepare.overwrite=true"]))  # … rebuilt by the suggested command
+    assert json.loads(fp_file.read_text())["n_frames"] == 8
+    with pytest.raises(ConfigCompositionException):  # the old suggestion, for train, is not a valid override
+        compose("train", ["task=lip_cnnlstm", "prepare.overwrite=true"])

@@ -111,8 +111,10 @@ def test_missing_checkpoint_is_one_line_exit_2(tmp_path):
 
 def mediapipe_checkpoint(ckpt_path: Path, face_sha: str) -> dict:
     """The lip checkpoint as if its clips had been cropped by the face landmarker with model `face_sha`."""
+    from signlip.data.clips.roi import ALIGNMENT
+
     ckpt = load_checkpoint(ckpt_path)
-    ckpt["preprocessing"]["fingerprint"].update(roi="mediapipe", face_model_sha256=face_sha)
+    ckpt["preprocessing"]["fingerprint"].update(roi="mediapipe", face_model_sha256=face_sha, roi_alignment=ALIGNMENT)
     ckpt["config"]["data"]["prepare"]["models_dir"] = str(FACE_MODEL.parent)
     return ckpt
 
@@ -154,3 +156,14 @@ def test_a_holistic_video_without_the_landmarker_models_is_one_line_exit_2(tiny_
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "not found" in proc.stderr and "fetch_models.py" in proc.stderr, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def test_a_checkpoint_with_mouth_crops_of_an_older_alignment_is_refused(tiny_checkpoint):
+    if not FACE_MODEL.is_file():
+        pytest.skip("needs models/face_landmarker.task (python scripts/fetch_models.py)")
+    from signlip.data.clips.roi import model_sha256
+
+    ckpt = mediapipe_checkpoint(tiny_checkpoint("lip_cnnlstm"), model_sha256(FACE_MODEL))
+    del ckpt["preprocessing"]["fingerprint"]["roi_alignment"]
+    with pytest.raises(SignlipError, match="older signlip"):
+        Recogniser.load(ckpt, device="cpu")

@@ -228,7 +228,8 @@ def restated_defaults(task: str, conf: Path = CONF) -> list[str]:
     # OmegaConf reads the files as Hydra does (`1e-4` is a float there, a string to PyYAML).
     text = OmegaConf.to_container(OmegaConf.load(conf / "task" / f"{task}.yaml")) or {}
     train_defaults = {k: v for d in OmegaConf.to_container(OmegaConf.load(conf / "train.yaml"))["defaults"]
-                      if isinstance(d, dict) for k, v in d.items()}
+                      if isinstance(d, dict) for k, v in d.items()
+                      if not k.startswith("override")}  # Hydra's own groups (hydra/job_logging): no task picks them
     out, parent = [], None
     for entry in text.get("defaults", []):
         if isinstance(entry, dict):

@@ -21,7 +21,8 @@ from signlip.deploy.stream import run_stream
 def long_lip_video(ckpt: Path, path: Path, n_clips: int = 3) -> Path:
     """A few of the checkpoint's test videos one after the other (a longer recording of several words)."""
     root = Path(load_checkpoint(ckpt)["preprocessing"]["manifest"]).parents[1]
-    videos = sorted(glob.glob(str(root / "lip" / "videos-*" / "test" / "*" / "*.mp4")))[:n_clips]
+    # lip/<settings folder>/videos-*/…: the synthetic root holds one folder per setting (make_synthetic)
+    videos = sorted(glob.glob(str(root / "lip" / "**" / "videos-*" / "test" / "*" / "*.mp4"), recursive=True))[:n_clips]
     return write_video(path, np.concatenate([read_frames(v, fps=25) for v in videos]), fps=25)
 
 

@@ -13,6 +13,7 @@ every checkpoint.
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,6 +144,7 @@ class Run:
     schedule: Any
     loaders: dict[str, Any]
     contract: dict[str, Any]  # what every checkpoint of this run carries besides the training state
+    adapted: str | None = None  # what a small train split changed (`adapt_to_small_data`), as printed
 
     @property
     def parameters(self) -> int:
@@ -179,6 +181,8 @@ def build_run(config: dict[str, Any], settings: TrainerSettings, device: torch.d
 
         loader_kwargs["batch_size"] = auto_batch_size(model, objective, data, device,
                                                       autocast_dtype(settings.precision), report=report)
+    configured_batch = loader_kwargs.get("batch_size", 1)
+    loader_kwargs["batch_size"] = small_data_batch(len(data.splits["train"]), configured_batch, settings)
     loaders = make_loaders(data, seed=seed, pin_memory=device.type == "cuda", **loader_kwargs)
     optim_entry = spec(config["optim"])
     optimizer = instantiate_with(build_optimizer, "optim.*", model.parameters(), optim_entry["name"],
@@ -187,14 +191,59 @@ def build_run(config: dict[str, Any], settings: TrainerSettings, device: torch.d
     sched_monitor = sched_entry["kwargs"].pop("monitor", None)  # plateau may step on its own metric (e.g. val/loss)
     steps_per_epoch = -(-min(len(loaders["train"]), settings.limit_train_batches or 10**12)
                         // settings.grad_accum_steps)
+    hold = settings.small_data.min_updates if settings.small_data.enabled else 0
     schedule = instantiate_with(Schedule, "sched.*", optimizer, sched_entry["name"], steps_per_epoch,
                                 settings.max_epochs, mode=mode_for(sched_monitor, evaluator) if sched_monitor
-                                else settings.mode, monitor=sched_monitor, **sched_entry["kwargs"])
+                                else settings.mode, monitor=sched_monitor, hold_updates=hold, **sched_entry["kwargs"])
+    adapted = small_data_note(len(data.splits["train"]), configured_batch, loader_kwargs["batch_size"],
+                              steps_per_epoch, settings, sched_entry)  # the caller prints it (after its header)
     task = config.get("task_name", "custom")
     contract = {"task": task, "model": model_entry, "objective": objective_entry, "evaluator": evaluator_entry,
                 "classes": list(data.classes), "preprocessing": data.preprocessing, "config": config}
     return Run(config, settings, task, seed, data, model, objective, evaluator, optimizer, schedule, loaders,
-               contract)
+               contract, adapted)
+
+
+# --- small train splits ------------------------------------------------------------------------------------------
+def small_data_batch(n_train: int, batch_size: int, settings: TrainerSettings) -> int:
+    """The train batch for a split of `n_train` samples: the configured one, unless an epoch would then make fewer
+    than `trainer.small_data.min_updates_per_epoch` updates — then the batch that makes that many, never below
+    `min_batch_size` (tiny batches make BatchNorm statistics and gradients noisy) nor above the configured one.
+
+    Normal-size data keeps the recipe's batch (a recipe's 32 needs ≥ 256 train samples per rank to be kept)."""
+    from signlip import distributed as dist
+
+    small = settings.small_data
+    per_rank = math.ceil(n_train / dist.world_size())
+    accum = settings.grad_accum_steps
+    updates = math.ceil(math.ceil(per_rank / batch_size) / accum)
+    if not small.enabled or updates >= small.min_updates_per_epoch:
+        return batch_size
+    return min(batch_size, max(small.min_batch_size, per_rank // (small.min_updates_per_epoch * accum)))
+
+
+def small_data_note(n_train: int, configured: int, batch: int, per_epoch: int, settings: TrainerSettings,
+                    sched: dict[str, Any]) -> str | None:
+    """One line saying what a small train split changed, or None when nothing was."""
+    small = settings.small_data
+    if not small.enabled:
+        return None
+    parts = [f"batch {configured} → {batch} so an epoch makes {per_epoch} update{'s' * (per_epoch != 1)}"] \
+        if batch != configured else []
+    # The hold changes something only where patience, counted in epochs, could act before min_updates.
+    waiting = []
+    if settings.early_stopping.enabled and (settings.early_stopping.patience + 1) * per_epoch < small.min_updates:
+        waiting.append("early stopping")
+    if sched["name"] == "plateau" and (int(sched["kwargs"].get("patience", 0)) + 1) * per_epoch < small.min_updates:
+        waiting.append("the plateau schedule")
+    if waiting:
+        epochs = -(-small.min_updates // max(per_epoch, 1))
+        parts.append(f"{' and '.join(waiting)} wait{'s' * (len(waiting) == 1)} ≥ {small.min_updates} updates "
+                     f"({epochs} epochs)")
+    if not parts:
+        return None
+    return (f"train split has {n_train} samples: {'; '.join(parts)} — trainer.small_data.enabled=false keeps the "
+            f"configured values")
 
 
 def instantiate_with(factory, hint: str, *args: Any, **kwargs: Any) -> Any:

@@ -39,6 +39,16 @@ def options(group: str) -> list[str]:
     return sorted(p.stem for p in (conf_dir() / group).glob("*.yaml") if p.stem != "schema")
 
 
+# Groups only some commands take (distill's teacher and student), beside the GROUPS every training command takes.
+COMMAND_GROUPS: dict[str, tuple[str, ...]] = {"distill": ("student", "teacher")}
+
+
+def config_groups_help(command: str) -> str:
+    """`group: option, option` lines of the groups `signlip <command>` takes (its --help)."""
+    groups = sorted((*GROUPS, *COMMAND_GROUPS.get(command, ())))
+    return "\n".join(f"{g}: {', '.join(options(g))}" for g in groups)
+
+
 def fail(message: str) -> None:
     print(f"signlip: error: {message}", file=sys.stderr)
     sys.exit(2)
@@ -100,10 +110,15 @@ def validate(config_name: str, overrides: list[str]) -> None:
 
 def run_hydra(command: str, task_function: Callable, argv: list[str]) -> None:
     import hydra
+    from omegaconf import OmegaConf
 
     from signlip.config import register_schemas
 
     register_schemas()
+    # `${signlip_groups:train}` in a command's help template: the groups a user picks, not Hydra's list of every
+    # folder under conf/ (which would offer distill's student/teacher and the schema to `signlip train`).
+    if not OmegaConf.has_resolver("signlip_groups"):
+        OmegaConf.register_new_resolver("signlip_groups", config_groups_help)
     config_name = COMMANDS[command][0]
     if not any(a in HYDRA_FLAGS or a.startswith("--cfg") for a in argv):
         check_group_choices(argv)

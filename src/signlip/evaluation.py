@@ -31,7 +31,12 @@ def evaluate_checkpoint(ckpt_path: str | Path, split: str = "test", manifest: st
     logger = logger or RunLogger(out_dir, tensorboard=False, progress=False)
     logger.print(f"[bold]signlip evaluate[/bold] {ckpt_path} · task {ckpt.get('task')} · model {ckpt['model']['name']} "
                  f"({n_params:,} parameters, {size_mb:.2f} MB) · split {split}")
-    return back.evaluator.report(split, out_dir, logger,
-                                 {"checkpoint": str(ckpt_path), "loss": metrics["loss"], "task": ckpt.get("task"),
-                                  "parameters": n_params, "model_size_mb": size_mb,
-                                  "trained_epochs": ckpt.get("epoch")})
+    report = back.evaluator.report(split, out_dir, logger,
+                                   {"checkpoint": str(ckpt_path), "loss": metrics["loss"], "task": ckpt.get("task"),
+                                    "parameters": n_params, "model_size_mb": size_mb,
+                                    "trained_epochs": ckpt.get("epoch")})
+    files = report.get("files") or {}
+    if files:  # the evaluator's own names for what it wrote (evaluation JSON, confusion CSV / PNG, ...)
+        width = max(len(k) for k in files) + 1
+        logger.print("written:\n" + "\n".join(f"  {k + ':':<{width}} {v}" for k, v in files.items()), markup=False)
+    return report

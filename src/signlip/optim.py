@@ -103,9 +103,11 @@ class Schedule:
     of the schedule's function above (`plateau`, `cosine`, ...)."""
 
     def __init__(self, optimizer: torch.optim.Optimizer, name: str, steps_per_epoch: int, max_epochs: int,
-                 mode: str, warmup_steps: int, monitor: str | None = None, **params: Any):
+                 mode: str, warmup_steps: int, monitor: str | None = None, hold_updates: int = 0, **params: Any):
         """`monitor`/`mode`: the metric an epoch-level schedule (plateau) steps on and its direction; None: the
-        Trainer's own monitor (then `mode` is the trainer's)."""
+        Trainer's own monitor (then `mode` is the trainer's). `hold_updates`: an epoch-level schedule sees no metric
+        before this many updates (`trainer.small_data.min_updates`), so its patience, counted in epochs, cannot
+        halve the lr of a small-data run every few updates."""
         if name not in SCHEDULES:
             raise SignlipError(f"unknown schedule {name!r} — choose sched= one of {', '.join(SCHEDULES)}")
         self.optimizer = optimizer
@@ -117,6 +119,7 @@ class Schedule:
         self.warmup = (S.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup_steps))
                        if warmup_steps > 0 else None)
         self.warmup_steps = warmup_steps
+        self.hold_updates = hold_updates
         self.updates = 0
 
     def step_update(self) -> None:
@@ -127,7 +130,8 @@ class Schedule:
             self.scheduler.step()
 
     def step_epoch(self, metric: float | None) -> None:
-        if self.per_epoch and metric is not None and (self.warmup is None or self.updates > self.warmup_steps):
+        if (self.per_epoch and metric is not None and (self.warmup is None or self.updates > self.warmup_steps)
+                and self.updates >= self.hold_updates):
             self.scheduler.step(metric)
 
     def state_dict(self) -> dict[str, Any]:

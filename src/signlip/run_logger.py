@@ -48,10 +48,14 @@ def environment_info() -> dict[str, Any]:
 class RunLogger:
     """Everything a run writes besides checkpoints, into `run_dir`."""
 
-    def __init__(self, run_dir: str | Path, enabled: bool = True, tensorboard: bool = True, progress: bool = True):
+    def __init__(self, run_dir: str | Path, enabled: bool = True, tensorboard: bool = True, progress: bool = True,
+                 log_name: str | None = None):
+        """`log_name`: also write every console line (not the progress bars) to `run_dir/<log_name>`, plain text."""
         self.enabled = enabled
         self.run_dir = Path(run_dir)
         self.tb = None
+        self.log: Console | None = None
+        self.log_path: Path | None = None
         self.csv_path = self.run_dir / "metrics.csv"
         self._csv_fields: list[str] | None = None
         self.progress: Progress | None = None
@@ -59,6 +63,10 @@ class RunLogger:
         if not enabled:
             return
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        if log_name:
+            self.log_path = self.run_dir / log_name
+            self.log = Console(file=self.log_path.open("a", encoding="utf-8"), width=150, color_system=None,
+                               highlight=False, force_terminal=False, emoji=False)
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
 
@@ -73,6 +81,9 @@ class RunLogger:
         if self.enabled:
             kwargs.setdefault("soft_wrap", True)  # long lines (paths, epoch summaries) stay whole in logs
             console.print(*args, **kwargs)
+            if self.log is not None:
+                self.log.print(*args, **kwargs)
+                self.log.file.flush()  # a crashed or killed run keeps every line it printed
 
     def start_bar(self, key: str, description: str, total: int) -> None:
         if self.progress is None:
@@ -110,6 +121,15 @@ class RunLogger:
                 writer.writeheader()
             writer.writerow(row)
 
+    def log_history(self, history: list[dict[str, float]]) -> None:
+        """Start metrics.csv (and TensorBoard) over with the epochs a resumed run inherits from its checkpoint."""
+        if not self.enabled:
+            return
+        self.csv_path.unlink(missing_ok=True)
+        self._csv_fields = None
+        for row in history:
+            self.log_epoch(int(row["epoch"]), {k: v for k, v in row.items() if k != "epoch"})
+
     def log_image(self, tag: str, image: np.ndarray, step: int) -> None:
         """A (C, H, W) float image in [0, 1] to TensorBoard."""
         if self.tb is not None:
@@ -132,9 +152,12 @@ class RunLogger:
         table.add_column()
         for key, value in rows:
             table.add_row(key, value)
-        console.print(table)
+        self.print(table, soft_wrap=False)
 
     def close(self) -> None:
         self.close_bars()
         if self.tb is not None:
             self.tb.close()
+        if self.log is not None:
+            self.log.file.close()
+            self.log = None

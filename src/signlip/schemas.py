@@ -246,6 +246,7 @@ class ClipPrepare:
     smoothing: DropRate
     models_dir: str
     face_model: str
+    min_decoded_fraction: Probability  # share of the container's frames that must decode (else: truncated)
 
 
 Jitter = Annotated[float, Rule(ge=0, le=1)] | Range  # c → factor U(1 − c, 1 + c), or [low, high] factors
@@ -559,6 +560,16 @@ class EarlyStoppingSettings:
 
 
 @dataclass
+class SmallDataSettings:
+    """What a small train split changes (`signlip.build.adapt_to_small_data`); printed in one line when it does."""
+
+    enabled: bool = True
+    min_updates_per_epoch: int = key(8, ge=1)  # cap data.batch_size so an epoch makes at least this many updates ...
+    min_batch_size: int = key(8, ge=1)  # ... but never cap below this batch
+    min_updates: int = key(200, ge=0)  # early stopping may stop, and a plateau schedule decay, only after this many
+
+
+@dataclass
 class TrainerSettings:
     max_epochs: int = key(100, ge=1)
     device: str = key("auto", pattern=r"auto|cpu|mps|cuda(:\d+)?", must="auto, cpu, cuda, cuda:N or mps")
@@ -570,6 +581,7 @@ class TrainerSettings:
     monitor: str | None = None  # metric for best checkpoint, early stopping and plateau schedules; None: evaluator's
     mode: str | None = key(None, choices=("max", "min"))  # None: the evaluator's for its monitor, min for a *loss
     early_stopping: EarlyStoppingSettings = field(default_factory=EarlyStoppingSettings)
+    small_data: SmallDataSettings = field(default_factory=SmallDataSettings)
     resume: str | None = None  # path to a checkpoint, or "auto" for the newest last.pt of this task
     checkpoint_dir: str | None = None  # default: <run folder>/checkpoints
     nan_policy: str = key("stop", choices=("stop", "skip"))  # skip: skip the batch and count it

@@ -156,7 +156,8 @@ class Trainer:
         self.seed = seed
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=settings.precision == "16")
         self.early = EarlyStopping(settings.mode, settings.early_stopping.patience, settings.early_stopping.min_delta,
-                                   settings.early_stopping.enabled)
+                                   settings.early_stopping.enabled,
+                                   settings.small_data.min_updates if settings.small_data.enabled else 0)
         self.epoch = 0  # epochs completed
         self.step = 0  # optimizer updates done
         self.history: list[dict[str, float]] = []
@@ -264,7 +265,10 @@ class Trainer:
             # last.pt always holds an epoch boundary: the start state now, then the end of every epoch. An interrupted
             # epoch (SIGINT/SIGTERM, kill -9) is discarded and redone from it on resume, exactly as it would have run.
             self.save("last.pt")
-            while self.epoch < s.max_epochs and not self.stop_requested:
+            finished = self.finished()
+            if finished:
+                self.logger.print(f"nothing to train: {finished}")
+            while self.epoch < s.max_epochs and not self.stop_requested and not finished:
                 train_metrics = self.train_one_epoch()
                 if self.stop_requested:
                     self.logger.print(f"{self.stop_requested}: stopped in epoch {self.epoch + 1}; last.pt keeps the "
@@ -283,7 +287,7 @@ class Trainer:
                     raise SignlipError(f"sched.monitor={sched_monitor} is not a logged metric — choose one of "
                                        f"{', '.join(sorted(metrics))}")
                 self.schedule.step_epoch(metrics[sched_monitor])
-                improved = self.early.update(value, self.epoch)
+                improved = self.early.update(value, self.epoch, self.step)
                 self.history.append({"epoch": self.epoch, **metrics})
                 self.logger.log_epoch(self.epoch, metrics)
                 for tag, image in self.evaluator.images().items():
@@ -296,12 +300,13 @@ class Trainer:
                 if improved:
                     self.best_state = copy.deepcopy({k: v.detach().cpu() for k, v in self.model.state_dict().items()})
                     self.copy_checkpoint("last.pt", "best.pt")  # serialised once, written twice
-                if alarm is not None and s.stop_on_alarm:
+                if alarm is not None and alarm.stops and s.stop_on_alarm:
                     self.logger.print("stopping: trainer.stop_on_alarm=true")
                     break
                 if self.early.should_stop:
-                    self.logger.print(f"early stopping: {self.monitor} has not improved for {self.early.patience} "
-                                      f"epochs (best {self.early.best:.4f} at epoch {self.early.best_epoch})")
+                    self.logger.print(f"early stopping: {self.monitor} has not improved for {self.early.bad_epochs} "
+                                      f"epochs (best {self.early.best:.4f} at epoch {self.early.best_epoch}; "
+                                      f"{self.step} updates)")
                     break
         finally:
             self.logger.close_bars()
@@ -314,9 +319,23 @@ class Trainer:
         from rich.panel import Panel
 
         causes = "\n".join(f"  • {c}" for c in alarm.causes)
-        self.logger.print(Panel(f"[bold]{alarm.message}[/bold]\nLikely causes:\n{causes}\nRun `signlip doctor "
-                                f"task={self.contract.get('task')}` (same data overrides) to check the pipeline.",
-                                title=alarm.title, border_style="red"))
+        notice = not getattr(alarm, "stops", True)
+        body = (f"[bold]{alarm.message}[/bold]\n" + (f"What to do:\n{causes}" if notice else
+                f"Likely causes:\n{causes}\nRun `signlip doctor task={self.contract.get('task')}` (same data "
+                f"overrides) to check the pipeline."))
+        # soft_wrap=False: the logger's default (long lines stay whole) would crop a panel's lines at its border.
+        self.logger.print(Panel(body, title=alarm.title, border_style="yellow" if notice else "red"), soft_wrap=False)
+
+    def finished(self) -> str | None:
+        """Why a resumed run has nothing left to train (all its epochs done, or it early-stopped), or None."""
+        if self.epoch >= self.settings.max_epochs:
+            return (f"all {self.settings.max_epochs} epochs are done (trainer.max_epochs) — raise trainer.max_epochs "
+                    f"to train on")
+        if self.epoch > 0 and self.early.should_stop:
+            return (f"the run early-stopped after epoch {self.epoch} ({self.monitor} best {self.early.best:.4f} at "
+                    f"epoch {self.early.best_epoch}, no improvement for {self.early.bad_epochs} epochs) — raise "
+                    f"trainer.early_stopping.patience to train on")
+        return None
 
     def summary(self) -> dict[str, Any]:
         return {"epochs": self.epoch, "updates": self.step, "best_epoch": self.early.best_epoch,
@@ -332,6 +351,8 @@ class Trainer:
         val = ["val/loss", *(f"val/{h}" for h in self.evaluator.headline)]
         if self.monitor not in val:
             val.append(self.monitor)
+        # The objective's own scalars on val too (distillation: kd_loss, ce_loss, teacher–student agreement).
+        val += [f"val/{short(k)}" for k in train]
         parts = [f"loss {m['train/loss']:.4f}", *(f"{short(k)} {m[k]:.3f}" for k in train),
                  *(f"val_{short(k)} {m[k]:.4f}" for k in dict.fromkeys(val) if k in m)]
         parts += [f"lr {m['lr']:.2e}", f"{m['train/samples_per_s']:.0f} samples/s", *(["*"] if improved else [])]
@@ -380,6 +401,7 @@ class Trainer:
         self.early.load_state_dict(ckpt["early_stopping"])
         self.evaluator.load_state_dict(ckpt["evaluator_state"])
         self.epoch, self.step, self.history = ckpt["epoch"], ckpt["step"], list(ckpt["history"])
+        self.logger.log_history(self.history)  # the new run folder's metrics.csv holds every epoch, not only the new
         restore_rng(ckpt["rng"])
         best = Path(path).with_name("best.pt")
         if best.is_file():

@@ -51,17 +51,14 @@ def run_training(config: dict[str, Any], settings: TrainerSettings, run_dir: str
         torch.cuda.set_device(device)
         settings.device = str(device)
     logger = RunLogger(run_dir, enabled=dist.is_main(), tensorboard=config.get("logger", {}).get("tensorboard", True),
-                       progress=config.get("logger", {}).get("progress", True))
+                       progress=config.get("logger", {}).get("progress", True), log_name=f"{command}.log")
     seed_everything(seed)
     try:
         run = build_run(config, settings, device, objective=objective, report=logger.print)
         trainer = make_trainer(run, run_dir, logger)
-        data = run.data
-        sizes = ", ".join(f"{s} {len(ds)}" for s, ds in data.splits.items())
-        ddp = f" · DDP over {dist.world_size()} processes" if dist.world_size() > 1 else ""
-        logger.print(f"[bold]signlip {command}[/bold] task={task} model={run.contract['model']['name']} "
-                     f"({run.parameters:,} parameters) on {trainer.device}{ddp} · {len(data.classes)} classes · "
-                     f"{sizes}")
+        logger.print(header(command, run, trainer.device))
+        if run.adapted:
+            logger.print(run.adapted)
         logger.print(f"run folder: {run_dir}", soft_wrap=True)
         resume_from = resolve_resume(settings.resume, Path(outputs_root), task, logger)
         if resume_from is not None:
@@ -77,10 +74,11 @@ def run_training(config: dict[str, Any], settings: TrainerSettings, run_dir: str
         if dist.is_main():
             manifest = {"task": task, "model": {**run.contract["model"], "parameters": run.parameters},
                         "config": config, "history": trainer.history, "results": results,
-                        "resumed_from": str(resume_from) if resume_from else None,
+                        "resumed_from": str(resume_from) if resume_from else None, "small_data": run.adapted,
                         "environment": environment_info(), "world_size": dist.world_size(),
                         "wall_time_s": time.time() - started}
             path = logger.write_json("run.json", manifest)
+            curves = learning_curves(manifest, run_dir, logger)
             best = (f"{summary['best']['value']:.4f} (epoch {summary['best_epoch']})" if summary["best_epoch"] > 0
                     else "— (no epoch completed)")
             headline = run.evaluator.summary(results["test"]) if "test" in results else ("test", "—")
@@ -90,10 +88,11 @@ def run_training(config: dict[str, Any], settings: TrainerSettings, run_dir: str
                 headline,
                 ("epochs / updates", f"{summary['epochs']} / {summary['updates']}"),
                 ("wall time", f"{time.time() - started:.1f} s")])
-            logger.print(f"checkpoints: {trainer.ckpt_dir}  (best.pt, last.pt)\n"
-                         f"metrics:     {logger.csv_path}, {path}\n"
-                         f"tensorboard: tensorboard --logdir {run_dir / 'tensorboard'}\n"
-                         f"evaluate:    signlip evaluate ckpt={trainer.ckpt_dir / 'best.pt'}", soft_wrap=True)
+            where = [("checkpoints", f"{trainer.ckpt_dir}  (best.pt, last.pt)"),
+                     ("metrics", f"{logger.csv_path}, {path}"), ("curves", curves), ("log", logger.log_path),
+                     ("tensorboard", f"tensorboard --logdir {run_dir / 'tensorboard'}" if logger.tb else None),
+                     ("evaluate", f"signlip evaluate ckpt={trainer.ckpt_dir / 'best.pt'}")]
+            logger.print("\n".join(f"{k + ':':<12} {v}" for k, v in where if v), soft_wrap=True, markup=False)
         if summary["interrupted"]:
             # Checkpoint and run.json are written: now stop the process (a sweep too) the way the signal asks.
             if summary["interrupted"] == "SIGINT":
@@ -103,3 +102,26 @@ def run_training(config: dict[str, Any], settings: TrainerSettings, run_dir: str
     finally:
         logger.close()
         dist.teardown()
+
+
+def header(command: str, run, device: torch.device) -> str:
+    """The run's first line: command, task, model, device, DDP (world size and backend), classes, split sizes."""
+    sizes = ", ".join(f"{s} {len(ds)}" for s, ds in run.data.splits.items())
+    ddp = ""
+    if dist.world_size() > 1:
+        ddp = f" · DDP: world size {dist.world_size()}, backend {torch.distributed.get_backend()}"
+    return (f"[bold]signlip {command}[/bold] task={run.task} model={run.contract['model']['name']} "
+            f"({run.parameters:,} parameters) on {device}{ddp} · {len(run.data.classes)} classes · {sizes}")
+
+
+def learning_curves(manifest: dict[str, Any], run_dir: Path, logger: RunLogger) -> Path | None:
+    """The run's learning curves (monitored metric and train loss per epoch) as `signlip report` draws a sweep's."""
+    from signlip.sweep import plot_curves
+
+    if not manifest["history"]:
+        return None
+    try:
+        return plot_curves([{**manifest, "_dir": run_dir.name}], run_dir / "learning_curves.png")
+    except (OSError, ValueError, RuntimeError) as exc:  # a picture must never cost the run its results
+        logger.print(f"[yellow]warning:[/yellow] no learning_curves.png ({type(exc).__name__}: {exc})")
+        return None

@@ -39,3 +39,23 @@ def plain(cfg) -> tuple[dict[str, Any], Any]:
     from omegaconf import OmegaConf
 
     return OmegaConf.to_container(cfg, resolve=True), OmegaConf.to_object(cfg.trainer)
+
+
+class SweepReportHint:
+    """Hydra callback (conf/train.yaml `hydra.callbacks`): a `-m` sweep ends with the line that summarises it."""
+
+    def on_multirun_end(self, config, **kwargs: Any) -> None:
+        folder = config.hydra.sweep.dir
+        print(f"sweep done: its runs are in {folder} — summarise them (mean ± sd over seeds, learning curves) with\n"
+              f"  signlip report {folder}", flush=True)
+
+    # Hydra calls every event on every callback; the others have nothing to say.
+    def on_run_start(self, config, **kwargs: Any) -> None: ...
+
+    def on_run_end(self, config, **kwargs: Any) -> None: ...
+
+    def on_multirun_start(self, config, **kwargs: Any) -> None: ...
+
+    def on_job_start(self, config, **kwargs: Any) -> None: ...
+
+    def on_job_end(self, config, job_return, **kwargs: Any) -> None: ...

@@ -2,8 +2,11 @@
 
 A data module registers a *preparer* under its own name. The runner here is shared: it turns each row of a raw
 manifest into one `.npy` in a cache folder (skipping rows already done with the same settings), lists the rows it
-could not use in `prepare_report.csv` with the reason, stores the preprocessing fingerprint in
-`fingerprint.json`, and writes the prepared manifest (`path,label,split,<group>`) that training reads.
+could not use in `prepare_report.csv` with the reason (that file means "left out", nothing else), lists what it
+measured on each prepared row (a video's decoded frames, its face's roll, a note when a short video was kept) in
+`prepare_details.csv`, stores the preprocessing fingerprint in `fingerprint.json`, and writes the prepared manifest
+(`path,label,split,<group>`) that training reads. The cache folder and the manifest are named by the raw manifest
+and a hash of the fingerprint: two settings never share (or overwrite) a cache.
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ from signlip.registry import Registry
 
 PREPARERS = Registry("preparer")
 FINGERPRINT = "fingerprint.json"
-REPORT = "prepare_report.csv"
+REPORT = "prepare_report.csv"  # rows left out, with the reason
+DETAILS = "prepare_details.csv"  # rows prepared, with what the preparer measured on them
 
 
 @dataclass
@@ -49,6 +53,15 @@ class Item:
 
 
 @dataclass
+class Prepared:
+    """A preparer's result when it has more to say than the array: `details` (plain values) go to
+    `prepare_details.csv`, one row per prepared file; a `note` among them is also printed."""
+
+    array: np.ndarray
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class PrepareResult:
     manifest: Path
     cache_dir: Path
@@ -57,10 +70,20 @@ class PrepareResult:
     failed: list[tuple[str, str]]
 
 
-def prepared_locations(raw_manifest: str | Path, cache_dir: str | Path, manifests_dir: str | Path) -> tuple[Path, Path]:
-    """Cache folder and prepared-manifest path for one raw manifest (a short hash keeps same-named files apart)."""
+def settings_hash(settings: dict[str, Any]) -> str:
+    """Short stable hash of plain settings (a fingerprint), for folder and file names."""
+    return hashlib.sha1(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:8]
+
+
+def prepared_locations(raw_manifest: str | Path, cache_dir: str | Path, manifests_dir: str | Path,
+                       fingerprint: dict[str, Any] | None = None) -> tuple[Path, Path]:
+    """Cache folder and prepared-manifest path for one raw manifest prepared with one fingerprint:
+    `<cache_dir>/<raw stem>-<path hash>-fp<fingerprint hash>` and `<manifests_dir>/<same name>.prepared.csv` (the path
+    hash keeps same-named raw manifests apart, the fingerprint hash two settings of one manifest)."""
     raw = Path(raw_manifest).resolve()
     name = f"{raw.stem}-{hashlib.sha1(str(raw).encode()).hexdigest()[:8]}"
+    if fingerprint is not None:
+        name += f"-fp{settings_hash(fingerprint)}"
     return Path(cache_dir) / name, Path(manifests_dir) / f"{name}.prepared.csv"
 
 
@@ -83,7 +106,11 @@ def read_raw_items(raw_manifest: str | Path, seed: int = 0) -> list[Item]:
     return [Item(p, lab, s, g, e) for p, lab, s, g, e in zip(m.paths, m.labels, m.splits, m.groups, m.extra)]
 
 
-def _work(args: tuple[Callable[[Item], np.ndarray], Item, str]) -> tuple[str, str | None]:
+def _details_path(out: str | Path) -> Path:
+    return Path(out).with_suffix(".details.json")
+
+
+def _work(args: tuple[Callable[[Item], np.ndarray | Prepared], Item, str]) -> tuple[str, str | None]:
     fn, item, out = args
     if not Path(item.source).is_file():
         return item.source, "file not found"
@@ -93,18 +120,23 @@ def _work(args: tuple[Callable[[Item], np.ndarray], Item, str]) -> tuple[str, st
         return item.source, str(exc)
     except Exception as exc:  # a broken file must not stop the other thousand; the report names it
         return item.source, f"{type(exc).__name__}: {exc}"
+    if isinstance(arr, Prepared):
+        # Beside the array, so a resumed run still lists what an earlier one measured.
+        _details_path(out).write_text(json.dumps(arr.details))
+        arr = arr.array
     tmp = f"{out}.{os.getpid()}.tmp.npy"
     np.save(tmp, arr)
     os.replace(tmp, out)
     return item.source, None
 
 
-def run_prepare(items: list[Item], fn: Callable[[Item], np.ndarray], cache_dir: str | Path,
+def run_prepare(items: list[Item], fn: Callable[[Item], np.ndarray | Prepared], cache_dir: str | Path,
                 fingerprint: dict[str, Any], manifest_out: str | Path, workers: int = 2, overwrite: bool = False,
                 group_column: str = "speaker", description: str = "prepare") -> PrepareResult:
     """Run `fn` over `items` into `cache_dir`; write the report, fingerprint and prepared manifest.
 
-    `fn` must be a picklable top-level callable (it runs in worker processes).
+    `fn` must be a picklable top-level callable (it runs in worker processes) returning the array, or a `Prepared`
+    (array + details for `prepare_details.csv`).
     """
     from signlip.run_logger import console, progress_bar
 
@@ -115,10 +147,12 @@ def run_prepare(items: list[Item], fn: Callable[[Item], np.ndarray], cache_dir: 
         old = json.loads(fp_path.read_text())
         if old != fingerprint:
             changed = sorted(k for k in set(old) | set(fingerprint) if old.get(k) != fingerprint.get(k))
+            # Only `signlip prepare` has a prepare node; deleting the folder works whatever command ran.
             raise SignlipError(f"cache {cache_dir} was prepared with other settings ({', '.join(changed)} differ) — "
-                               f"choose another data.cache_dir, or add prepare.overwrite=true to rebuild it")
+                               f"delete that folder (or run `signlip prepare` with the same task and data settings "
+                               f"plus prepare.overwrite=true) to rebuild it, or choose another data.cache_dir")
     if overwrite:
-        for old_file in cache_dir.glob("*.npy"):
+        for old_file in [*cache_dir.glob("*.npy"), *cache_dir.glob("*.details.json")]:
             old_file.unlink()
     fp_path.write_text(json.dumps(fingerprint, indent=2, sort_keys=True))
     todo, reused = [], 0
@@ -151,10 +185,11 @@ def run_prepare(items: list[Item], fn: Callable[[Item], np.ndarray], cache_dir: 
         for item in items:
             if item.source in failures:
                 writer.writerow([item.source, item.label, failures[item.source]])
+    rows = [item for item in items if item.source not in failures and (cache_dir / f"{item.key}.npy").exists()]
+    notes = _write_details(cache_dir, rows)
     manifest_out = Path(manifest_out)
     manifest_out.parent.mkdir(parents=True, exist_ok=True)
     has_split = all(item.split for item in items)
-    rows = [item for item in items if item.source not in failures and (cache_dir / f"{item.key}.npy").exists()]
     tmp = manifest_out.with_suffix(".tmp")
     with tmp.open("w", newline="") as fh:
         writer = csv.writer(fh)
@@ -173,7 +208,34 @@ def run_prepare(items: list[Item], fn: Callable[[Item], np.ndarray], cache_dir: 
             console.print(f"  {source}: {reason}", soft_wrap=True, markup=False)
         if len(failed) > 10:
             console.print(f"  … and {len(failed) - 10} more")
+    if notes:
+        console.print(f"[yellow]{len(notes)} prepared file(s) with a note[/yellow], listed in "
+                      f"{cache_dir / DETAILS}:", soft_wrap=True)
+        for source, note in notes[:10]:
+            console.print(f"  {source}: {note}", soft_wrap=True, markup=False)
     return PrepareResult(manifest_out, cache_dir, len(todo) - len(failures), reused, failed)
+
+
+def _write_details(cache_dir: Path, rows: list[Item]) -> list[tuple[str, str]]:
+    """`prepare_details.csv`: one row per prepared file that has details (path, label, then the union of the detail
+    keys, `note` last); returns the (source, note) pairs. Nothing is written when no preparer gave details."""
+    details = {}
+    for item in rows:
+        p = _details_path(cache_dir / f"{item.key}.npy")
+        if p.is_file():
+            details[item.source] = json.loads(p.read_text())
+    out = cache_dir / DETAILS
+    if not details:
+        out.unlink(missing_ok=True)
+        return []
+    keys = sorted({k for d in details.values() for k in d} - {"note"}) + ["note"]
+    with out.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["path", "label", *keys])
+        for item in rows:
+            if item.source in details:
+                writer.writerow([item.source, item.label, *(details[item.source].get(k, "") for k in keys)])
+    return [(s, d["note"]) for s, d in details.items() if d.get("note")]
 
 
 def read_fingerprint(paths: list[str]) -> dict[str, Any]:

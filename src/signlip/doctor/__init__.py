@@ -11,7 +11,8 @@ It works on the registry/`DataBundle` contract alone (no per-task code), so ever
   and, with `doctor.shuffle_control=true`, the same run on shuffled labels that must stay at chance.
 
 `run_doctor(config, settings, run_dir)` takes the plain resolved config of `conf/doctor.yaml` (which holds the
-doctor's defaults); the CLI wraps it (exit 0: no fail, 1: fail).
+doctor's defaults); the CLI wraps it (exit 0: no fail, 1: fail). A probe the data is too small to decide is
+INCONCLUSIVE ("too little data to judge", with the samples needed): not a fail, so correct data never fails.
 """
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ from signlip.trainer import select_device
 __all__ = ["Check", "run_doctor"]
 
 MARK = {"pass": "[green]PASS[/green]", "warn": "[yellow]WARN[/yellow]", "fail": "[bold red]FAIL[/bold red]",
-        "info": "[cyan]INFO[/cyan]", "skip": "[dim]SKIP[/dim]"}
+        "info": "[cyan]INFO[/cyan]", "skip": "[dim]SKIP[/dim]",
+        # Too little data to judge: neither a pass nor a fail (exit 0), said as such.
+        "inconclusive": "[yellow]INCONCLUSIVE[/yellow]"}
 
 
 def run_doctor(config: dict[str, Any], settings: TrainerSettings, run_dir: str | Path, console=None) -> dict[str, Any]:
@@ -136,13 +139,15 @@ def _verdict(checks: list[Check], task: str, elapsed: float, timings: dict[str, 
         table.add_row(c.section, c.name, MARK[c.status], c.detail)
     wide(console).print(table)
     fails = [c for c in checks if c.status == "fail"]
-    warns = [c for c in checks if c.status == "warn"]
+    warns = [c for c in checks if c.status in ("warn", "inconclusive")]
     pic = next((c.data["path"] for c in checks if c.section == "picture" and "path" in c.data), None)
     if pic:
         console.print(f"picture of what the model sees: {pic}", soft_wrap=True)
     verdict = ("[bold red]FAIL[/bold red]: fix the failed checks before training" if fails else
                "[yellow]passed with warnings[/yellow]" if warns else "[green]all checks passed[/green]")
-    console.print(f"{verdict} — {len(fails)} fail, {len(warns)} warn, {len(checks)} checks in {elapsed:.0f} s",
+    open_ = sum(c.status == "inconclusive" for c in checks)
+    console.print(f"{verdict} — {len(fails)} fail, {len(warns) - open_} warn, "
+                  + (f"{open_} inconclusive, " if open_ else "") + f"{len(checks)} checks in {elapsed:.0f} s",
                   soft_wrap=True)
     report = {"task": task, "ok": not fails, "seconds": elapsed, "timings": timings,
               "checks": [asdict(c) for c in checks], "picture": pic}

@@ -11,7 +11,7 @@ from typing import Any
 class Check:
     section: str
     name: str
-    status: str  # pass | warn | fail | info | skip
+    status: str  # pass | warn | fail | info | skip | inconclusive (too little data to judge)
     detail: str
     data: dict[str, Any] = field(default_factory=dict)
 

@@ -19,7 +19,8 @@ import torch
 from signlip.data.base import BatchTransform, DataBundle
 from signlip.doctor.check import Check
 
-CELL = (4.2, 2.1)  # inches per sample: room for two panels (points + heat-map) or a wrapped frame strip
+CELL = (4.2, 2.1)  # inches per sample: room for two panels (points + heat-map); a draw function may size its own
+DPI = 80
 
 
 def draw_values(ax: Any, x: torch.Tensor, mask: torch.Tensor | None, title: str, transform: Any) -> str:  # noqa: ARG001
@@ -63,8 +64,10 @@ def picture(data: DataBundle, transform: BatchTransform, device: torch.device, o
     mask = mask.cpu().bool() if mask is not None and mask.shape == x.shape[:2] else None  # (B, T) prefix masks only
     draw = data.draw_sample or draw_values
     cols = cfg["per_class"]
+    # A modality that must be seen at its own resolution (video frames) says how big its cell is: `draw.cell`.
+    cell = draw.cell(x[0], DPI) if callable(getattr(draw, "cell", None)) and len(x) else CELL
     # Constrained layout makes room for the (wrapped) title and handles the cells a data module splits into panels.
-    fig, axes = plt.subplots(len(shown), cols, figsize=(CELL[0] * cols, CELL[1] * len(shown)), squeeze=False,
+    fig, axes = plt.subplots(len(shown), cols, figsize=(cell[0] * cols, cell[1] * len(shown)), squeeze=False,
                              layout="constrained")
     for ax in axes.flat:
         ax.set_axis_off()
@@ -80,10 +83,12 @@ def picture(data: DataBundle, transform: BatchTransform, device: torch.device, o
                       f"{classes[label]} (y={label}) #{sample}", transform)
     head = (f"what the model sees: train split after preprocessing + augmentation ({len(shown)} of {len(classes)} "
             f"classes); {legend}")
-    width = max(60, int(CELL[0] * cols * 16))  # characters across the figure at this font size
+    # Characters across the figure at this font size (≈ 14 per inch at 8 pt and 80 dpi, with a margin): the title
+    # wraps inside the figure instead of running off its edges.
+    width = max(40, int(cell[0] * cols * 14))
     fig.suptitle("\n".join(textwrap.wrap(head, width)), fontsize=8)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=80)
+    fig.savefig(out, dpi=DPI)
     plt.close(fig)
     return Check("picture", "what the model sees", "info", f"{len(picks)} samples of {len(shown)} classes → {out}",
                  {"path": str(out)})

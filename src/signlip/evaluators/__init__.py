@@ -25,3 +25,5 @@ class Alarm:
     title: str  # e.g. "STUCK AT CHANCE"
     message: str
     causes: tuple[str, ...] = ()
+    # False for a notice ("too little data to judge"): printed, but not a reason for trainer.stop_on_alarm to stop.
+    stops: bool = True

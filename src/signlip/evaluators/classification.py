@@ -1,5 +1,5 @@
-"""Classification metrics: accuracy with a bootstrap CI, balanced accuracy, macro P/R/F1, top-k, per-class table,
-confusion matrix (PNG + CSV), JSON — and the stuck-at-chance alarm. Metrics come from scikit-learn."""
+"""Classification metrics: accuracy with a Wilson interval, balanced accuracy, macro P/R/F1, top-k, per-class
+table, confusion matrix (PNG + CSV), JSON — and the stuck-at-chance alarm. Metrics come from scikit-learn."""
 
 from __future__ import annotations
 
@@ -18,21 +18,37 @@ from signlip.registry import EVALUATORS
 
 # Half-width of the 95% interval above which the test set is too small for the precision people usually claim.
 CI_WARN_HALF_WIDTH = 0.05
+Z95 = 1.959963984540054  # the two-sided 95% normal quantile
 CHANCE_CAUSES = ("labels not aligned with inputs (shuffled or mis-joined manifest)", "inputs constant, all-NaN or "
                  "wrongly normalised", "frames or landmarks in the wrong order or layout", "learning rate far too "
                  "high or too low", "val classes or speakers unlike train (leakage or a broken split)")
 
 
-def bootstrap_ci(correct: np.ndarray, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean of a 0/1 vector.
+def wilson_interval(k: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval of a proportion k/n (95% by default).
 
-    Resampling n values with replacement from k ones and n − k zeros gives Binomial(n, k/n) ones, so the bootstrap
-    distribution is drawn directly: memory O(n_boot), not O(n_boot · n)."""
-    n = len(correct)
-    rng = np.random.default_rng(seed)
-    means = rng.binomial(n, float(np.mean(correct)), size=n_boot) / n
-    lo, hi = np.quantile(means, [(1 - level) / 2, 1 - (1 - level) / 2])
-    return float(lo), float(hi)
+    Unlike the bootstrap or the normal (Wald) interval it does not collapse to a point at 0 or 100%: 2 of 2 right
+    gives 0.342–1.000, not 1.000–1.000 — at the edges is where small test sets live."""
+    if n <= 0:
+        return 0.0, 1.0
+    p = k / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    # Exactly 0 / 1 at the edges (the formula gives them up to rounding).
+    return (0.0 if k == 0 else max(0.0, centre - half)), (1.0 if k == n else min(1.0, centre + half))
+
+
+def worst_half_width(n: int, z: float = Z95) -> float:
+    """The largest half-width the Wilson interval can have on n samples, z / (2·√(n + z²)) at a proportion of 0.5:
+    how precisely a split of n samples measures *any* accuracy. It depends on n alone, so a lucky 100% on a small
+    split does not hide how small it is."""
+    return z / (2 * math.sqrt(max(n, 0) + z * z))
+
+
+def samples_for_half_width(half: float, z: float = Z95) -> int:
+    """The fewest samples whose worst-case 95% half-width is at most `half`: z²/(4·half²) − z² (0.05 → 381)."""
+    return max(1, math.ceil(z * z / (4 * half * half) - z * z))
 
 
 def classification_report(logits: np.ndarray, targets: np.ndarray, classes: list[str], ci: bool = True,
@@ -67,8 +83,23 @@ def classification_report(logits: np.ndarray, targets: np.ndarray, classes: list
         if n_classes > k and len(targets):
             report[f"top{k}_accuracy"] = float(top_k_accuracy_score(targets, logits, k=k, labels=labels))
     if ci and len(correct):
-        report["accuracy_ci"] = list(bootstrap_ci(correct))
+        report["accuracy_ci"] = list(wilson_interval(int(correct.sum()), len(correct)))
     return report
+
+
+def small_split_warning(n: int, split: str, ci: tuple[float, float] | list[float]) -> str | None:
+    """The warning for a split too small to measure accuracy to ±`CI_WARN_HALF_WIDTH`, or None.
+
+    The rule: the split is judged by the worst-case half-width of its 95% Wilson interval, which depends on n alone —
+    80 samples warn at 100% as they do at 71%; an accuracy near 0 or 1 narrows *its* interval, but the same split
+    would measure the next model no better."""
+    half = worst_half_width(n)
+    if half <= CI_WARN_HALF_WIDTH:
+        return None
+    lo, hi = ci
+    return (f"{n} {split} samples measure an accuracy only to about ±{half:.3f} (95%, whatever the model scores; this "
+            f"one: {lo:.3f}–{hi:.3f}) — do not report more precision than that; ≈ "
+            f"{samples_for_half_width(CI_WARN_HALF_WIDTH)} samples give ±{CI_WARN_HALF_WIDTH:.2f}")
 
 
 def confusion_figure(cm: np.ndarray, classes: list[str], title: str = ""):
@@ -101,7 +132,11 @@ def confusion_figure(cm: np.ndarray, classes: list[str], title: str = ""):
 
 class ChanceAlarm:
     """Detect a run that learns nothing useful: validation accuracy near chance while the training loss falls,
-    or predictions collapsed onto one class. Fires once."""
+    or predictions collapsed onto one class. Fires once.
+
+    "At chance" means within `band(n)` of it: the margin, or two binomial standard errors on n validation samples.
+    When the band is so wide that a model halfway from chance to perfect would still sit inside it, the validation
+    set cannot tell learning from luck: `check` then says so once (`noted`) instead of calling the run stuck."""
 
     def __init__(self, num_classes: int, after_epochs: int = 5, margin: float = 0.05, collapse_fraction: float = 0.9,
                  enabled: bool = True):
@@ -110,22 +145,49 @@ class ChanceAlarm:
         self.after_epochs, self.margin, self.collapse_fraction, self.enabled = (
             after_epochs, margin, collapse_fraction, enabled)
         self.fired: str | None = None
+        self.noted: str | None = None  # "too little data to judge": said once, not an alarm
+
+    def band(self, n: int) -> float:
+        return max(self.margin, 2 * math.sqrt(self.chance * (1 - self.chance) / max(n, 1)))
+
+    def samples_to_tell(self, accuracy: float) -> int:
+        """The fewest validation samples on which `accuracy` lies outside the band around chance."""
+        gap = accuracy - self.chance
+        if gap <= self.margin:
+            return 0  # no number of samples tells it from chance
+        return math.floor(4 * self.chance * (1 - self.chance) / gap ** 2) + 1
+
+    def judgeable(self, n: int) -> bool:
+        """Whether n validation samples can tell a model halfway from chance to perfect from chance."""
+        return self.band(n) < (1 - self.chance) / 2
 
     def check(self, epoch: int, val_accuracy: float, n_val: int, predicted_counts, true_counts,
               train_losses: list[float]) -> str | None:
-        """Return the alarm message the first time the run looks stuck, else None."""
+        """Return the alarm message the first time the run looks stuck, else None (see `noted` for too few
+        validation samples to judge)."""
         if not self.enabled or self.fired or epoch < self.after_epochs or self.num_classes < 2:
             return None
-        # Within the margin, or within two standard errors of chance on a small validation set.
-        band = max(self.margin, 2 * math.sqrt(self.chance * (1 - self.chance) / max(n_val, 1)))
+        band = self.band(n_val)
         loss_falls = len(train_losses) >= 2 and train_losses[-1] < 0.9 * train_losses[0]
         top_share = max(predicted_counts) / max(sum(predicted_counts), 1)
         true_share = max(true_counts) / max(sum(true_counts), 1)
-        if val_accuracy <= self.chance + band and loss_falls:
+        at_chance = val_accuracy <= self.chance + band and loss_falls
+        collapsed = top_share >= self.collapse_fraction and top_share > true_share + 0.2
+        if not (at_chance or collapsed):
+            return None
+        if not self.judgeable(n_val):
+            if self.noted is None:
+                target = val_accuracy if self.samples_to_tell(val_accuracy) else (1 + self.chance) / 2
+                self.noted = (f"too little data to judge ({n_val} val samples; need ≈ "
+                              f"{max(self.samples_to_tell(target), n_val + 1)} to tell accuracy {target:.3f} from "
+                              f"chance {self.chance:.3f}): validation accuracy {val_accuracy:.3f} after {epoch} "
+                              f"epochs says neither that the run learns nor that it is stuck")
+            return None
+        if at_chance:
             self.fired = (f"validation accuracy {val_accuracy:.3f} is still at chance ({self.chance:.3f} ± {band:.3f}) "
                           f"after {epoch} epochs while the training loss fell from {train_losses[0]:.3f} to "
                           f"{train_losses[-1]:.3f}")
-        elif top_share >= self.collapse_fraction and top_share > true_share + 0.2:
+        else:
             self.fired = (f"predictions collapsed onto one class: {top_share:.0%} of validation predictions are the "
                           f"same class after {epoch} epochs")
         return self.fired
@@ -173,9 +235,15 @@ class ClassificationEvaluator:
         if self.last is None:
             return None
         cm = np.asarray(self.last["confusion_matrix"])
+        noted = self.alarm.noted
         message = self.alarm.check(epoch, self.last["accuracy"], self.last["n_samples"], cm.sum(0).tolist(),
                                    cm.sum(1).tolist(), [h["train/loss"] for h in history if "train/loss" in h])
-        return Alarm("STUCK AT CHANCE", message, CHANCE_CAUSES) if message else None
+        if message:
+            return Alarm("STUCK AT CHANCE", message, CHANCE_CAUSES)
+        if self.alarm.noted and not noted:  # said once, as a notice: it neither stops the run nor counts as an alarm
+            return Alarm("TOO LITTLE DATA TO JUDGE", self.alarm.noted, ("add validation samples (data.val_fraction or "
+                         "the manifest's split column)",), stops=False)
+        return None
 
     def fired_alarms(self) -> list[str]:
         return [self.alarm.fired] if self.alarm.fired else []
@@ -191,7 +259,7 @@ class ClassificationEvaluator:
         return {"confusion": np.kron(norm, np.ones((cell, cell)))[None].astype(np.float32)}
 
     def report(self, split: str, out_dir: str | Path, logger, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Metrics + bootstrap CI of the last compute() → JSON, confusion CSV/PNG in `out_dir`, a table on the
+        """Metrics + Wilson interval of the last compute() → JSON, confusion CSV/PNG in `out_dir`, a table on the
         console."""
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -213,10 +281,9 @@ class ClassificationEvaluator:
         report["files"] = {k: str(v) for k, v in files.items()}
         files["json"].write_text(json.dumps(report, indent=2))
         self._print(report, logger)
-        lo, hi = report["accuracy_ci"]
-        if (hi - lo) / 2 > CI_WARN_HALF_WIDTH:
-            logger.print(f"[yellow]warning:[/yellow] {report['n_samples']} {split} samples pin accuracy down only to "
-                         f"±{(hi - lo) / 2:.3f} (95% CI) — do not report more precision than that; collect more data")
+        warning = small_split_warning(report["n_samples"], split, report["accuracy_ci"])
+        if warning:
+            logger.print(f"[yellow]warning:[/yellow] {warning}")
         return report
 
     def _print(self, report: dict[str, Any], logger) -> None:
@@ -241,7 +308,8 @@ class ClassificationEvaluator:
         return f"{report['split']} accuracy", f"{report['accuracy']:.4f}"
 
     def state_dict(self) -> dict[str, Any]:
-        return {"fired": self.alarm.fired}
+        return {"fired": self.alarm.fired, "noted": self.alarm.noted}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.alarm.fired = state.get("fired")
+        self.alarm.noted = state.get("noted")

@@ -8,6 +8,7 @@ clips (preloaded into memory when they fit, memory-mapped otherwise); `ClipTrans
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from signlip.data.base import SPLITS, BatchTransform, DataBundle
 from signlip.data.cache import (
     PREPARERS,
     Item,
+    Prepared,
     PrepareResult,
     check_fingerprint,
     prepared_locations,
@@ -35,16 +37,21 @@ from signlip.registry import DATASETS
 SYNTHETIC = {}  # kind → (module, function): generators of raw synthetic videos + manifest
 SYNTHETIC["lip"] = ("signlip.data.clips.synthetic_lip", "make_synthetic_lip")
 SYNTHETIC["rgb"] = ("signlip.data.clips.synthetic_rgb", "make_synthetic_rgb")
+MIN_DECODED_FRACTION = 0.9  # data.prepare.min_decoded_fraction: below this share of the declared frames → truncated
 
 
 # --- prepare ------------------------------------------------------------------------------------------------------
 class VideoClipPreparer:
-    """Picklable per-video work: read, resample, ROI, resize, fixed length → uint8 (T, H, W[, 3])."""
+    """Picklable per-video work: read, resample, ROI, resize, fixed length → uint8 (T, H, W[, 3]).
+
+    `min_decoded_fraction`: a video that decodes fewer of the frames its container declares is left out as truncated
+    (a note in the details when it decodes fewer but enough)."""
 
     def __init__(self, fps: float, n_frames: int, size: tuple[int, int], gray: bool, roi: str, margin: float,
-                 smoothing: float, face_model: str | None):
+                 smoothing: float, face_model: str | None, min_decoded_fraction: float = MIN_DECODED_FRACTION):
         self.fps, self.n_frames, self.size, self.gray = fps, n_frames, tuple(size), gray
         self.roi, self.margin, self.smoothing, self.face_model = roi, margin, smoothing, face_model
+        self.min_decoded_fraction = min_decoded_fraction
 
     @property
     def max_side(self) -> int | None:
@@ -52,16 +59,37 @@ class VideoClipPreparer:
         return 640 if self.roi == "mediapipe" else None
 
     def __call__(self, item: Item) -> np.ndarray:
-        from signlip.data.clips.video import read_frames
+        return self.prepare(item).array
 
-        frames = read_frames(item.source, fps=self.fps, gray=False, max_side=self.max_side)
-        box = None
+    def prepare(self, item: Item) -> Prepared:
+        """The clip and what prepare measured on the way (`prepare_details.csv`): frames decoded vs declared by the
+        container, the face's roll (roi=mediapipe), a note when a short video was kept."""
+        from signlip.data.clips.roi import face_roll_deg, track_face
+        from signlip.data.clips.video import check_decoded, read_frames
+
+        stats: dict[str, int] = {}
+        frames = read_frames(item.source, fps=self.fps, gray=False, max_side=self.max_side, stats=stats)
+        # Before the ROI: a damaged file must be reported as damaged, not as "no face found" on its few frames.
+        note = check_decoded(stats, self.min_decoded_fraction, item.source)
+        details: dict[str, Any] = {"decoded_frames": stats["decoded"], "container_frames": stats["container_frames"]}
+        box, landmarks = None, None
         if self.roi == "box":
             try:
                 box = tuple(float(item.extra[k]) for k in ("x", "y", "w", "h"))
             except (KeyError, ValueError):
                 raise SignlipError("roi=box needs numeric x,y,w,h columns in the manifest") from None
-        return self.clip_from_frames(frames, box=box, source=item.source)
+        elif self.roi == "mediapipe":
+            landmarks = track_face(frames, self.face_model, fps=self.fps)
+            details["face_roll_deg"] = round(face_roll_deg(landmarks), 1)
+        try:
+            clip = self.clip_from_frames(frames, box=box, source=item.source, landmarks=landmarks)
+        except SignlipError as exc:
+            if note:  # kept though short: say so, the missing face may be the damage
+                raise SignlipError(f"{exc} (and the file is {note.split(', kept')[0]})") from None
+            raise
+        if note:
+            details["note"] = note
+        return Prepared(clip, details)
 
     def clip_from_frames(self, frames: np.ndarray, box: tuple[float, ...] | None = None, source: str = "",
                          landmarks: np.ndarray | None = None) -> np.ndarray:
@@ -77,13 +105,15 @@ class VideoClipPreparer:
 
 
 def clip_fingerprint(settings: dict[str, Any], face_model: str | None) -> dict[str, Any]:
+    """Every setting that shapes a prepared clip (it also names the cache folder, `prepared_locations`)."""
     fp = {"kind": "video_clips", "fps": settings["fps"], "n_frames": settings["n_frames"],
           "size": list(settings["size"]), "gray": settings["gray"], "roi": settings["roi"],
           "margin": settings.get("margin"), "smoothing": settings.get("smoothing")}
     if settings["roi"] == "mediapipe":
-        from signlip.data.clips.roi import model_sha256
+        from signlip.data.clips.roi import ALIGNMENT, model_sha256
 
         fp["face_model_sha256"] = model_sha256(face_model)
+        fp["roi_alignment"] = ALIGNMENT  # mouth crops turned upright: caches of the old axis-aligned crops differ
     return fp
 
 
@@ -94,7 +124,8 @@ def prepare_clips(raw_manifest: str | None = None, synthetic: dict[str, Any] | N
                   overwrite: bool = False) -> PrepareResult:
     """Prepare every video of a raw manifest (or of the built-in synthetic set, `synthetic`: its generator's
     arguments and `kind`) into the clip cache. `prepare`: fps, n_frames, size, gray, roi, and for roi=mediapipe
-    margin, smoothing, models_dir, face_model."""
+    margin, smoothing, models_dir, face_model; min_decoded_fraction (default 0.9: a video that decodes fewer of its
+    container's frames is left out as truncated)."""
     settings = dict(prepare or {})
     if settings.get("roi", "auto") == "auto":
         # The built-in synthetic videos are mouth crops already; a user's videos are full faces by default.
@@ -107,14 +138,42 @@ def prepare_clips(raw_manifest: str | None = None, synthetic: dict[str, Any] | N
                            f"{settings.get('models_dir', 'models')}/ (or use data.prepare.roi=none for mouth crops)")
     items = read_raw_items(raw_manifest, seed=seed)
     fn = VideoClipPreparer(settings["fps"], settings["n_frames"], settings["size"], settings["gray"], settings["roi"],
-                           settings.get("margin", 0.35), settings.get("smoothing", 0.6), face_model)
-    cache, manifest_out = prepared_locations(raw_manifest, cache_dir, manifests_dir)
-    return run_prepare(items, fn, cache, clip_fingerprint(settings, face_model), manifest_out, workers=workers,
+                           settings.get("margin", 0.35), settings.get("smoothing", 0.6), face_model,
+                           settings.get("min_decoded_fraction", MIN_DECODED_FRACTION))
+    fingerprint = clip_fingerprint(settings, face_model)
+    cache, manifest_out = prepared_locations(raw_manifest, cache_dir, manifests_dir, fingerprint)
+    return run_prepare(items, fn.prepare, cache, fingerprint, manifest_out, workers=workers,
                        overwrite=overwrite, group_column="speaker", description="prepare videos")
 
 
+def synthetic_folder(root: str | Path, settings: dict[str, Any]) -> Path:
+    """Where one setting of a synthetic generator writes: `root/<readable summary>-<hash of all settings>`, e.g.
+    `data/synthetic/rgb/c2-64x64-t16-3fa9c1d2` — so two settings (the docs' small recipe and a task's default) never
+    regenerate each other's videos in place, and their raw manifests (hence caches) differ."""
+    import json
+
+    digest = hashlib.sha1(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    size = settings.get("frame_size")
+    summary = "-".join(part for part in (
+        f"c{settings['n_classes']}" if "n_classes" in settings else "",
+        "x".join(str(int(v)) for v in size) if size else "",
+        f"t{settings['n_frames']}" if "n_frames" in settings else "") if part)
+    return Path(root) / f"{summary}-{digest}" if summary else Path(root) / digest
+
+
+def _plain(value: Any) -> Any:
+    """Config values as the hash sees them: tuples as lists, 25.0 as 25 (YAML's `fps: 25` and a default of 25.0 are
+    one setting)."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 def make_synthetic(synthetic: dict[str, Any] | None) -> str:
-    """Generate (once) the built-in synthetic videos named by `synthetic.kind`; return their raw manifest."""
+    """Generate (once) the built-in synthetic videos named by `synthetic.kind` into a folder of `synthetic.root` keyed
+    by every argument that shapes them (`synthetic_folder`); return their raw manifest."""
     import importlib
 
     synthetic = dict(synthetic or {})
@@ -123,7 +182,12 @@ def make_synthetic(synthetic: dict[str, Any] | None) -> str:
         raise SignlipError(f"no data given — set data.raw_manifest=<videos.csv> or data.manifest=<prepared.csv> "
                            f"(built-in synthetic kinds: {', '.join(SYNTHETIC)})")
     module, fn_name = SYNTHETIC[kind]
-    return str(getattr(importlib.import_module(module), fn_name)(**synthetic))
+    generator = getattr(importlib.import_module(module), fn_name)
+    bound = inspect.signature(generator).bind(**synthetic)
+    bound.apply_defaults()  # the generator's own defaults shape the data too
+    shaping = {k: _plain(v) for k, v in bound.arguments.items() if k not in ("root", "workers")}  # workers: speed
+    root = synthetic_folder(bound.arguments["root"], {"kind": kind, **shaping})
+    return str(generator(**{**synthetic, "root": str(root)}))
 
 
 # --- dataset ------------------------------------------------------------------------------------------------------

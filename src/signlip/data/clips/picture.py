@@ -15,6 +15,7 @@ import torch
 
 FRAMES = 8  # frames shown per clip
 PER_ROW = 4  # the strip wraps after this many frames, so that a cell is not 8 frames wide and a sliver high
+ZOOM = 2  # screen pixels per clip pixel: a 64×96 mouth crop shown 1:1 or smaller cannot be read without zooming
 
 
 def frame_strip(clip: torch.Tensor, transform: Any, n: int = FRAMES, per_row: int = PER_ROW
@@ -38,8 +39,17 @@ def frame_strip(clip: torch.Tensor, transform: Any, n: int = FRAMES, per_row: in
     return (image[..., 0] if c == 1 else image[..., :3]), idx
 
 
+def cell_inches(x: torch.Tensor, dpi: float) -> tuple[float, float]:
+    """The grid cell (width, height in inches) that shows the strip of clip `x` (C, T, H, W) at `ZOOM` screen
+    pixels per pixel, with room for its title: the doctor's grid sizes itself from it."""
+    n = min(FRAMES, x.shape[1])
+    cols = min(PER_ROW, n)
+    rows = math.ceil(n / cols)
+    return ZOOM * cols * x.shape[3] / dpi + 0.3, ZOOM * rows * x.shape[2] / dpi + 0.45
+
+
 def draw_sample(ax: Any, x: torch.Tensor, mask: torch.Tensor | None, title: str, transform: Any) -> str:  # noqa: ARG001
-    """One clip `x` (C, T, H, W) into the grid cell `ax` as a strip of frames."""
+    """One clip `x` (C, T, H, W) into the grid cell `ax` as a strip of frames (cell size: `cell_inches`)."""
     image, idx = frame_strip(x, transform)
     ax.set_axis_on()
     ax.imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
@@ -48,9 +58,12 @@ def draw_sample(ax: Any, x: torch.Tensor, mask: torch.Tensor | None, title: str,
         ax.axvline(col * w - 0.5, color="tab:red", lw=0.5)
     for row in range(1, image.shape[0] // h):
         ax.axhline(row * h - 0.5, color="tab:red", lw=0.5)
-    ax.set_title(f"{title} · frames {', '.join(str(i) for i in idx)}", fontsize=6)
+    ax.set_title(f"{title} · frames {', '.join(str(i) for i in idx)}", fontsize=8)
     ax.set_xticks([])
     ax.set_yticks([])
     channels = "gray" if x.shape[0] == 1 else "RGB"
     return (f"{min(FRAMES, x.shape[1])} of {x.shape[1]} {channels} frames per clip ({x.shape[2]}×{x.shape[3]}), left "
             f"→ right then top → bottom, pixels as augmented (normalisation undone)")
+
+
+draw_sample.cell = cell_inches  # type: ignore[attr-defined] — read by signlip.doctor.picture

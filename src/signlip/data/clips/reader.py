@@ -51,6 +51,14 @@ class ClipReader:
             raise SignlipError(f"this checkpoint's clips were not prepared from videos ({fp.get('kind')!r}) — predict "
                                f"on prepared .npy clips")
         self.roi = fp["roi"]
+        if self.roi == "mediapipe":
+            from signlip.data.clips.roi import ALIGNMENT
+
+            if fp.get("roi_alignment") != ALIGNMENT:
+                raise SignlipError(f"this checkpoint's mouth crops were made by an older signlip ("
+                                   f"{fp.get('roi_alignment') or 'axis-aligned boxes'}; this one crops along the "
+                                   f"mouth's axis, {ALIGNMENT}) — predicting with it would feed crops unlike its "
+                                   f"training data: prepare the data again and retrain")
         self.preparer = VideoClipPreparer(fp["fps"], fp["n_frames"], fp["size"], fp["gray"], fp["roi"],
                                           fp.get("margin", 0.35), fp.get("smoothing", 0.6),
                                           face_model_at_hand(fp, data_config, models_dir))

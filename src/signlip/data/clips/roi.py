@@ -3,7 +3,8 @@
 Three methods, one function each, and a small dispatcher (`extract_roi`) that `prepare` calls:
 
 - `roi=mediapipe` — `mouth_roi_clip`: MediaPipe Tasks Face Landmarker (VIDEO mode) → outer-lip landmarks → a box
-  per frame with a margin, smoothed over time (missing frames interpolated) → crop + resize.
+  per frame along the mouth's own axis (lip corners 61 → 291) with a margin, smoothed over time (missing frames
+  interpolated) → a similarity warp (rotate, scale, shift) that puts the mouth upright in the crop.
 - `roi=none` — `roi_none`: the video is already a mouth crop; just resize.
 - `roi=box` — `roi_box`: a fixed box (x, y, w, h) in pixels, e.g. from manifest columns.
 
@@ -13,7 +14,6 @@ Frames in: RGB `(T, H, W, 3)` or gray `(T, H, W)` uint8. Clips out: `(T, 64, 96)
 from __future__ import annotations
 
 import hashlib
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +25,10 @@ from signlip.errors import SignlipError
 LIPS_OUTER: tuple[int, ...] = (
     61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 267, 0, 37, 39, 40, 185,
 )
+LIP_CORNERS: tuple[int, int] = (61, 291)  # the subject's right and left mouth corner: the mouth's own axis
+# What the mediapipe crop does beyond the box, for the preprocessing fingerprint: a change here changes every cached
+# mouth clip, so caches made before it are not mixed with new ones.
+ALIGNMENT = "mouth_axis_similarity_v1"
 ROI_SIZE: tuple[int, int] = (64, 96)  # (H, W) of the reference recipe
 ROI_METHODS = ("mediapipe", "none", "box")
 
@@ -139,6 +143,60 @@ def _smooth(values: np.ndarray, smoothing: float) -> np.ndarray:
     return out
 
 
+def _lip_frame(landmarks: np.ndarray, margin: float, aspect: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per frame, unsmoothed: (T, 5) = cx, cy, w, cos θ, sin θ of the mouth box in its own frame, and which frames
+    had a face. θ is the angle of the lip-corner line 61 → 291 (the subject's right → left corner, left → right on
+    screen when upright): the box is measured along the mouth's own axis, so a tilted or sideways face gives the same
+    box as an upright one."""
+    lips = landmarks[:, list(LIPS_OUTER), :2].astype(np.float64)  # (T, 20, 2)
+    corners = landmarks[:, list(LIP_CORNERS), :2].astype(np.float64)  # (T, 2, 2)
+    found = ~(np.isnan(lips).any(axis=(1, 2)) | np.isnan(corners).any(axis=(1, 2)))
+    out = np.full((len(landmarks), 5), np.nan)
+    if not found.any():
+        return out, found
+    d = corners[found, 1] - corners[found, 0]
+    theta = np.arctan2(d[:, 1], d[:, 0])
+    u = np.stack([np.cos(theta), np.sin(theta)], axis=1)  # (F, 2): along the mouth
+    v = np.stack([-u[:, 1], u[:, 0]], axis=1)  # across it (chin-ward when upright)
+    pu, pv = np.einsum("fkd,fd->fk", lips[found], u), np.einsum("fkd,fd->fk", lips[found], v)  # (F, 20)
+    mid_u, mid_v = (pu.min(1) + pu.max(1)) / 2, (pv.min(1) + pv.max(1)) / 2
+    centre = mid_u[:, None] * u + mid_v[:, None] * v
+    lip_w, lip_h = np.ptp(pu, axis=1), np.ptp(pv, axis=1)
+    w = np.maximum(lip_w * (1 + 2 * margin), lip_h * (1 + margin) * aspect)
+    out[found] = np.column_stack([centre, w, u])
+    return out, found
+
+
+def _no_face(source: str) -> SignlipError:
+    where = f" in {source}" if source else ""
+    return SignlipError(f"no face found{where} — the face must be visible and frontal enough for MediaPipe's face "
+                        "landmarker; use roi=box with x,y,w,h columns or roi=none for pre-cropped mouth videos")
+
+
+def mouth_geometry(
+    landmarks: np.ndarray,
+    margin: float = 0.35,
+    smoothing: float = 0.6,
+    aspect: float = ROI_SIZE[1] / ROI_SIZE[0],
+    source: str = "",
+) -> np.ndarray:
+    """Per-frame mouth box in the mouth's own frame, `(T, 4)` float = (cx, cy, w, θ): centre and width in pixels,
+    θ the roll of the lip-corner line in radians (positive = clockwise on screen, 0 = upright). Face landmarks
+    `(T, N, 2|3)` in, NaN = no face.
+
+    The box is centred on the outer-lip landmarks; its width (along the mouth axis) is the lip width × (1 + 2·margin)
+    and its height `w / aspect` — sized from the lip width, which barely changes while speaking, so the mouth keeps its
+    scale in the crop as it opens — but never less than the lip height × (1 + margin). Centre, size and direction
+    (as cos θ, sin θ, so ±180° do not average to 0) are smoothed over time; frames without a face are interpolated
+    from their neighbours. Raises SignlipError when no frame has a face.
+    """
+    params, found = _lip_frame(landmarks, margin, aspect)
+    if not found.any():
+        raise _no_face(source)
+    cx, cy, w, c, s = _smooth(_fill_missing(params), smoothing).T
+    return np.stack([cx, cy, w, np.arctan2(s, c)], axis=1)
+
+
 def mouth_boxes(
     landmarks: np.ndarray,
     margin: float = 0.35,
@@ -146,37 +204,68 @@ def mouth_boxes(
     aspect: float = ROI_SIZE[1] / ROI_SIZE[0],
     source: str = "",
 ) -> np.ndarray:
-    """Per-frame mouth boxes `(T, 4)` float = (x, y, w, h) in pixels from face landmarks `(T, N, 2|3)` (NaN = no face).
-
-    The box is centred on the outer-lip landmarks; its width is the lip width × (1 + 2·margin) and its height follows
-    `aspect` (W/H) — sized from the lip width, which barely changes while speaking, so the mouth keeps its scale in the
-    crop as it opens — but never less than the lip height × (1 + margin). Centre and size are smoothed over time;
-    frames without a face are interpolated from their neighbours. Raises SignlipError when no frame has a face.
-    """
-    lips = landmarks[:, list(LIPS_OUTER), :2].astype(np.float64)  # (T, 20, 2)
-    found = ~np.isnan(lips).any(axis=(1, 2))
-    if not found.any():
-        where = f" in {source}" if source else ""
-        raise SignlipError(f"no face found{where} — the face must be visible and frontal enough for MediaPipe's face "
-                           "landmarker; use roi=box with x,y,w,h columns or roi=none for pre-cropped mouth videos")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # frames without a face: NaN rows, filled below
-        lo, hi = np.nanmin(lips, axis=1), np.nanmax(lips, axis=1)  # (T, 2) each
-    centre = (lo + hi) / 2
-    lip_w, lip_h = hi[:, 0] - lo[:, 0], hi[:, 1] - lo[:, 1]
-    w = np.maximum(lip_w * (1 + 2 * margin), lip_h * (1 + margin) * aspect)
-    params = np.stack([centre[:, 0], centre[:, 1], w], axis=1)  # (T, 3): cx, cy, w
-    params[~found] = np.nan
-    params = _smooth(_fill_missing(params), smoothing)
-    cx, cy, w = params.T
+    """Per-frame mouth boxes `(T, 4)` float = (x, y, w, h) in pixels, measured in the mouth's own frame (see
+    `mouth_geometry`; the crop turns the box by θ about its centre — upright faces have θ ≈ 0)."""
+    cx, cy, w, _ = mouth_geometry(landmarks, margin, smoothing, aspect, source).T
     h = w / aspect
     return np.stack([cx - w / 2, cy - h / 2, w, h], axis=1)
+
+
+def face_roll_deg(landmarks: np.ndarray) -> float:
+    """Roll of the face in degrees, the median over the frames with a face of the lip-corner line's angle (positive =
+    clockwise on screen; ±90 = a sideways face, e.g. a phone held on its side without a rotation tag); NaN when no
+    frame has a face."""
+    params, found = _lip_frame(landmarks, 0.0, 1.0)
+    if not found.any():
+        return float("nan")
+    c, s = np.median(params[found, 3]), np.median(params[found, 4])
+    return float(np.degrees(np.arctan2(s, c)))
+
+
+def crop_transforms(geometry: np.ndarray, size: tuple[int, int] = ROI_SIZE) -> np.ndarray:
+    """(T, 4) mouth geometry (cx, cy, w, θ) → `(T, 2, 3)` affine maps from frame pixels to crop pixels: the box's centre
+    goes to the crop's centre, its axis to the crop's x axis, its width to the crop's width (a similarity: rotation,
+    uniform scale, shift — the alignment lip-reading toolkits make to a mean face, from the mouth's own landmarks)."""
+    out_h, out_w = size
+    cx, cy, w, theta = np.asarray(geometry, dtype=np.float64).T
+    k = out_w / w  # frame px → crop px
+    c, s = np.cos(theta) * k, np.sin(theta) * k
+    # crop = k · R(−θ) · (p − centre) + crop centre; pixel centres at integer coordinates, as OpenCV's warpAffine.
+    ox, oy = (out_w - 1) / 2, (out_h - 1) / 2
+    m = np.zeros((len(cx), 2, 3))
+    m[:, 0, 0], m[:, 0, 1], m[:, 0, 2] = c, s, ox - (c * cx + s * cy)
+    m[:, 1, 0], m[:, 1, 1], m[:, 1, 2] = -s, c, oy - (-s * cx + c * cy)
+    return m
+
+
+def warp_crops(frames: np.ndarray, geometry: np.ndarray, size: tuple[int, int] = ROI_SIZE,
+               gray: bool = True) -> np.ndarray:
+    """Cut each frame's mouth box (cx, cy, w, θ) out upright and resize it to `size` = (H, W); parts outside the
+    frame repeat the edge. frames `(T, H0, W0[, 3])` uint8 → `(T, H, W)` gray or `(T, H, W, 3)` uint8."""
+    import cv2
+
+    geometry = np.asarray(geometry, dtype=np.float64)
+    out_h, out_w = size
+    out = np.empty((len(frames), out_h, out_w) + (() if gray else frames.shape[3:]), dtype=np.uint8)
+    for i, (f, g) in enumerate(zip(frames, geometry)):
+        # A box wider than the crop is warped at its own scale first, then shrunk with INTER_AREA: a warp straight
+        # to a much smaller size samples (aliases) instead of averaging.
+        scale = max(1.0, g[2] / out_w)
+        mid_h, mid_w = max(out_h, round(out_h * scale)), max(out_w, round(out_w * scale))
+        m = crop_transforms(g[None], (mid_h, mid_w))[0]
+        crop = cv2.warpAffine(np.ascontiguousarray(f), m, (mid_w, mid_h), flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_REPLICATE)
+        if gray:  # per pixel, so the crop's gray is the gray frame's crop — at a fraction of the pixels
+            crop = to_gray(crop[None])[0]
+        out[i] = resize_frames(crop[None], size)[0] if (mid_h, mid_w) != (out_h, out_w) else crop
+    return out
 
 
 def crop_boxes(
     frames: np.ndarray, boxes: np.ndarray, size: tuple[int, int] = ROI_SIZE, gray: bool = True
 ) -> np.ndarray:
-    """Crop each frame to its box (x, y, w, h) and resize to `size` = (H, W); parts outside the frame repeat the edge.
+    """Crop each frame to its axis-aligned box (x, y, w, h) and resize to `size` = (H, W); parts outside the frame
+    repeat the edge.
 
     frames: `(T, H0, W0[, 3])` uint8; boxes: `(T, 4)` or one `(4,)` box for all frames.
     Returns `(T, H, W)` gray (gray=True) or `(T, H, W, 3)` uint8.
@@ -204,6 +293,34 @@ def crop_boxes(
     return out
 
 
+def track_face(frames: np.ndarray, model_path: str | Path, fps: float = 25.0) -> np.ndarray:
+    """`detect_face_landmarks`, and when the face is missing in most frames, again on the frames turned by 180°, 90°
+    and 270° (MediaPipe finds faces rolled up to about ±90°, not upside down): the orientation with the most faces
+    wins, its landmarks mapped back to the frames' own pixels. `(T, 478, 3)` float32, NaN = no face."""
+    landmarks = detect_face_landmarks(frames, model_path, fps=fps)
+    found = ~np.isnan(landmarks[:, :, 0]).any(axis=1)
+    if len(frames) == 0 or found.mean() >= 0.5:
+        return landmarks
+    h, w = frames.shape[1:3]
+    best, best_found = landmarks, found.sum()
+    for k in (2, 1, 3):  # np.rot90's k: quarter turns counter-clockwise
+        turned = detect_face_landmarks(np.ascontiguousarray(np.rot90(frames, k, axes=(1, 2))), model_path, fps=fps)
+        n = (~np.isnan(turned[:, :, 0]).any(axis=1)).sum()
+        if n > best_found:
+            x, y = turned[..., 0].copy(), turned[..., 1].copy()
+            # Back from the turned image's pixels to the frame's: undo k quarter turns counter-clockwise.
+            if k == 1:
+                turned[..., 0], turned[..., 1] = w - 1 - y, x
+            elif k == 2:
+                turned[..., 0], turned[..., 1] = w - 1 - x, h - 1 - y
+            else:
+                turned[..., 0], turned[..., 1] = y, h - 1 - x
+            best, best_found = turned, n
+        if best_found >= 0.5 * len(frames):
+            break
+    return best
+
+
 def mouth_roi_clip(
     frames: np.ndarray,
     model_path: str | Path,
@@ -215,16 +332,17 @@ def mouth_roi_clip(
     source: str = "",
     landmarks: np.ndarray | None = None,
 ) -> np.ndarray:
-    """`roi=mediapipe`: full RGB frames `(T, H0, W0, 3)` → mouth clip `(T, H, W)` uint8 (gray) centred on the lips.
+    """`roi=mediapipe`: full RGB frames `(T, H0, W0, 3)` → mouth clip `(T, H, W)` uint8 (gray) centred on the lips,
+    turned so the lip corners lie level (roll-corrected: a tilted or sideways face gives an upright mouth).
 
     `source` (the video's path) only appears in error messages. Raises SignlipError when the model file is missing or
     no face is found in the whole clip; a few frames without a face are interpolated from their neighbours.
     `landmarks`: the frames' face landmarks `(T, 478, 3)` when a tracker already ran over them (streaming).
     """
     if landmarks is None:
-        landmarks = detect_face_landmarks(frames, model_path, fps=fps)
-    boxes = mouth_boxes(landmarks, margin=margin, smoothing=smoothing, aspect=size[1] / size[0], source=source)
-    return crop_boxes(frames, boxes, size=size, gray=gray)
+        landmarks = track_face(frames, model_path, fps=fps)
+    geometry = mouth_geometry(landmarks, margin=margin, smoothing=smoothing, aspect=size[1] / size[0], source=source)
+    return warp_crops(frames, geometry, size=size, gray=gray)
 
 
 def roi_none(frames: np.ndarray, size: tuple[int, int] = ROI_SIZE, gray: bool = True) -> np.ndarray:

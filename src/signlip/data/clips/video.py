@@ -50,7 +50,8 @@ def _open(path: str | Path):
     cap = cv2.VideoCapture(str(p))
     if not cap.isOpened():
         cap.release()
-        raise SignlipError(f"OpenCV cannot open video: {p} — {_REENCODE}")
+        raise SignlipError(f"OpenCV cannot open video: {p} — the file is damaged, truncated (e.g. an mp4 cut before "
+                           f"its index) or not a video; {_REENCODE}")
     # Phone videos store rotation as metadata; ask the backend to apply it (FFmpeg supports this).
     cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)
     return cap
@@ -85,16 +86,22 @@ def probe_video(path: str | Path) -> VideoInfo:
     return VideoInfo(str(path), fps, count, w, h, rot)
 
 
-def _decode(path: str | Path) -> Iterator[tuple[np.ndarray, float]]:
+def _decode(path: str | Path, stats: dict | None = None) -> Iterator[tuple[np.ndarray, float]]:
     """Yield (BGR frame, timestamp in seconds) for every decodable frame, upright.
 
     Timestamps come from the container (CAP_PROP_POS_MSEC, i.e. the frame's pts), so variable-frame-rate files keep
     their real timing; when the backend gives no usable timestamps we fall back to index / nominal fps.
+    `stats` (a dict, filled as decoding goes): `container_frames` (the container's count, -1 when unknown) and
+    `decoded` (frames decoded so far) — a truncated file decodes fewer frames than its container declares.
     """
     import cv2
 
     cap = _open(path)
+    stats = {} if stats is None else stats
     try:
+        count = cap.get(cv2.CAP_PROP_FRAME_COUNT)
+        stats["container_frames"] = int(count) if math.isfinite(count) and count > 0 else -1
+        stats["decoded"] = 0
         nominal = cap.get(cv2.CAP_PROP_FPS)
         step = 1.0 / nominal if math.isfinite(nominal) and 0 < nominal < 1000 else 1.0 / 25.0
         rot, auto = _rotation(cap)
@@ -105,6 +112,7 @@ def _decode(path: str | Path) -> Iterator[tuple[np.ndarray, float]]:
             ok, frame = cap.read()
             if not ok or frame is None:
                 break
+            stats["decoded"] += 1
             t = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
             # Non-increasing or missing pts (some AVI/MJPEG streams): synthesise from the nominal rate.
             if prev_t is not None and (not math.isfinite(t) or t <= prev_t):
@@ -214,16 +222,18 @@ def iter_frames(
     size: tuple[int, int] | None = None,
     gray: bool = False,
     max_side: int | None = None,
+    stats: dict | None = None,
 ) -> Iterator[np.ndarray]:
     """Decode a video frame by frame: gray `(H, W)` or RGB `(H, W, 3)` uint8, resampled to `fps` as it goes — the
     same frames `read_frames` returns, without holding the whole video (streaming, long files).
 
     Resampling is nearest in time to t0, t0 + 1/fps, …: a decoded frame is emitted for every target time that lies
-    nearer to it than to its neighbours, which is known once the next frame's timestamp has arrived."""
+    nearer to it than to its neighbours, which is known once the next frame's timestamp has arrived. `stats`: see
+    `_decode` (decoded vs the container's frame count)."""
     target = size
     previous: tuple[np.ndarray, float] | None = None
     t0, k = None, 0  # first timestamp, index of the next target time
-    for frame_bgr, t in _decode(path):
+    for frame_bgr, t in _decode(path, stats):
         if target is None:
             h, w = frame_bgr.shape[:2]
             if max_side is not None and max(h, w) > max_side:
@@ -254,20 +264,42 @@ def read_frames(
     size: tuple[int, int] | None = None,
     gray: bool = False,
     max_side: int | None = None,
+    stats: dict | None = None,
 ) -> np.ndarray:
     """Decode a whole video into uint8 frames: gray `(T, H, W)` or RGB `(T, H, W, 3)`.
 
     fps: resample to this constant rate by the frames' timestamps (None keeps every decoded frame).
     size: (H, W) to resize every frame to (None keeps the source size; frames whose size changes mid-stream are
     resized to the first frame's size). max_side: shrink frames whose longer side exceeds it, keeping the aspect
-    ratio — bounds memory for 4K phone video before face detection.
+    ratio — bounds memory for 4K phone video before face detection. `stats`: a dict that receives `decoded` and
+    `container_frames` (see `_decode`; `check_decoded` judges them).
     Raises SignlipError (one line: the file and the fix) when the file cannot be opened or yields no frames.
     """
-    frames = list(iter_frames(path, fps=fps, size=size, gray=gray, max_side=max_side))
+    stats = {} if stats is None else stats
+    frames = list(iter_frames(path, fps=fps, size=size, gray=gray, max_side=max_side, stats=stats))
     if not frames:
-        raise SignlipError(f"no frames could be decoded from {path} — the file is truncated or uses a codec this "
-                           f"OpenCV build cannot read; {_REENCODE}")
+        declared = stats.get("container_frames", -1)
+        of = f" (decoded 0 of the {declared} frames its container declares)" if declared > 0 else ""
+        raise SignlipError(f"no frames could be decoded from {path}{of} — the file is damaged, truncated or uses a "
+                           f"codec this OpenCV build cannot read; {_REENCODE}")
     return np.stack(frames)
+
+
+def check_decoded(stats: dict, min_fraction: float, source: str = "") -> str | None:
+    """Judge a decode's `stats` (`read_frames`) against its container: SignlipError "truncated: decoded 13 of 36
+    frames" when fewer than `min_fraction` of the declared frames decoded; a note (kept, but short) when fewer than
+    all but at least that many; None when complete or the container declares no count (nothing to compare with)."""
+    decoded, declared = stats.get("decoded", 0), stats.get("container_frames", -1)
+    if declared <= 0 or decoded >= declared:
+        return None
+    what = f"decoded {decoded} of {declared} frames"
+    if decoded < min_fraction * declared:
+        where = f" {source}" if source else ""
+        lower = math.floor(100 * decoded / declared) / 100
+        raise SignlipError(f"truncated or damaged video{where}: {what} its container declares (below "
+                           f"min_decoded_fraction {min_fraction:g}) — re-encode or replace it; to keep what decodes, "
+                           f"set data.prepare.min_decoded_fraction={lower:g} (signlip prepare / train)")
+    return f"truncated: {what}, kept (min_decoded_fraction {min_fraction:g})"
 
 
 def read_clip(
