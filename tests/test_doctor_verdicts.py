@@ -187,3 +187,24 @@ def test_mouth_clips_are_pictured_big_enough_to_read(tmp_path, monkeypatch):
     box = title.get_window_extent(renderer)
     assert box.x0 >= 0 and box.x1 <= fig.bbox.width  # wrapped inside the figure, not clipped at its edges
     matplotlib.pyplot.close("all")
+
+
+def test_static_sequences_are_not_accused_of_frame_order_bugs():
+    """A held handshape (frames differ only by tracking jitter) is no more ordered than its shuffled copy, and that
+    is no bug: too little motion to judge. Moving sequences shuffled still FAIL."""
+    import torch
+
+    from signlip.doctor.audit import _order_check, _order_stats
+
+    gen = torch.Generator().manual_seed(0)
+    cfg = {"order_warn_ratio": 0.8}
+    poses = torch.randn(64, 1, 63, generator=gen)  # one pose per sample
+    static = poses + 0.02 * torch.randn(64, 30, 63, generator=gen)
+    check = _order_check(*_order_stats(static, None, gen), True, cfg)
+    assert check.status == "pass" and "too little motion" in check.detail, check
+    t = torch.linspace(0, 3, 30)[None, :, None]
+    moving = poses + torch.sin(t * (1 + torch.rand(64, 1, 63, generator=gen)) * 3)
+    assert _order_check(*_order_stats(moving, None, gen), True, cfg).status == "pass"
+    shuffled = torch.stack([seq[torch.randperm(30, generator=gen)] for seq in moving])  # each sample its own order
+    check = _order_check(*_order_stats(shuffled, None, gen), True, cfg)
+    assert check.status == "fail", check
