@@ -43,6 +43,11 @@ TASK_SHORT: dict[str, list[str]] = {
                             "data.max_len=64",
                             "optim.lr=1e-3", "sched.T_0_epochs=8", "model.late_dropout_step=100000",
                             "trainer.max_epochs=8", "trainer.early_stopping.enabled=false"],
+    # 4/1/1 signers × 20 sentences of 2–4 of 4 signs; CTC leaves the all-blank start after ~8 epochs here.
+    "cslr_landmarks": ["task=cslr_landmarks", "data.synthetic.root={root}/sentences", "data.synthetic.n_people=[4,1,1]",
+                       "data.synthetic.sentences_per_person=20", "data.synthetic.n_signs=4",
+                       "data.synthetic.signs_per_sentence=[2,4]", "data.batch_size=8", "optim.lr=3e-3",
+                       "trainer.max_epochs=40", "trainer.early_stopping.enabled=false"],
     "i3d": ["task=i3d", *_RGB, "optim.lr=3e-4", "trainer.max_epochs=6"],
     "mobilenetv3": ["task=mobilenetv3", *_RGB, "optim.lr=1e-3", "model.variant=small", "model.dropout=0.2",
                     "trainer.max_epochs=12"],

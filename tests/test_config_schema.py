@@ -101,7 +101,7 @@ CASES = [
     ("train", [ASL, "data.limit=0"], "data.limit=0 — it must be an integer ≥ 1 or null"),
     ("train", [ASL, "+data.prepare.foo=1"], "data.prepare.foo: no such key"),
     ("train", [ASL, "data.prepare.min_confidence=2"], "data.prepare.min_confidence=2 — it must be a number in [0, 1]"),
-    ("train", [ASL, "data.format=csv"], "data.format='csv' — it must be one of videos, gislr"),
+    ("train", [ASL, "data.format=csv"], "data.format='csv' — it must be one of auto, manifest, videos, gislr, folders"),
     ("train", [LIP, "+data.synthetic.foo=1"], "data.synthetic.foo: no such key"),
     ("train", [LIP, "data.augment.p_hflip=1.5"], "data.augment.p_hflip=1.5 — it must be a probability in [0, 1]"),
     ("train", [LIP, "data.augment.contrast=[1.1,0.9]"], "data.augment.contrast=[1.1, 0.9] — it must be a number"),
@@ -233,11 +233,22 @@ def test_every_option_of_a_group_has_its_schema_and_validates(group):
     """Each conf/<group>/<option>.yaml alone (no task deltas) against the schema its name picks."""
     names = {option_name(s) for s in GROUPS[group]}
     for path in sorted((REPO / "conf" / group).glob("*.yaml")):
-        node = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+        node = option_node(path)
         assert node["name"] in names, f"conf/{group}/{path.name}: no schema for {group}.name={node['name']}"
         validate(node, dict_group(group), group)
         with pytest.raises(SignlipError, match=rf"^{group}\.zz_typo: no such key"):
             validate({**node, "zz_typo": 1}, dict_group(group), group)
+
+
+def option_node(path) -> dict:
+    """An option file with its own defaults list applied (e.g. data/holistic's `synthetic: signs` →
+    conf/data/synthetic/signs.yaml under `synthetic`)."""
+    node = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+    for entry in node.pop("defaults", []):
+        if isinstance(entry, dict):
+            (sub, option), = entry.items()
+            node = {sub: OmegaConf.to_container(OmegaConf.load(path.parent / sub / f"{option}.yaml")), **node}
+    return node
 
 
 def option_name(schema: type) -> str:
@@ -330,12 +341,13 @@ def test_synthetic_prepare_and_augment_schemas_match_their_functions():
     from signlip.data.clips.synthetic_rgb import make_synthetic_rgb
     from signlip.data.holistic.augment import HolisticAugment
     from signlip.data.holistic.datamodule import HolisticVideoPreparer
-    from signlip.data.holistic.synthetic import make_synthetic_holistic
+    from signlip.data.holistic.synthetic import make_synthetic_holistic, make_synthetic_sentences
     from signlip.data.landmarks.augment import augment_landmarks
     from signlip.data.landmarks.synthetic import make_synthetic_hands
 
     assert fields(schemas.HandsSynthetic) == params(make_synthetic_hands)
-    assert fields(schemas.HolisticSynthetic) == params(make_synthetic_holistic)
+    assert fields(schemas.HolisticSynthetic, ("kind",)) == params(make_synthetic_holistic)
+    assert fields(schemas.SentenceSynthetic, ("kind",)) == params(make_synthetic_sentences)
     assert fields(schemas.LipSynthetic, ("kind",)) == params(make_synthetic_lip)
     assert fields(schemas.RgbSynthetic, ("kind",)) == params(make_synthetic_rgb)
     assert fields(schemas.LandmarkAugmentSettings) == params(augment_landmarks, ("x",))

@@ -33,7 +33,13 @@ def _eager(model, batch):
         return model(batch["x"], batch.get("mask")).numpy()
 
 
-@pytest.mark.parametrize("task", TASKS)
+# One recurrent landmark model and one conv + LSTM clip model in the default suite; the other four (~20 s together)
+# run with the slow tests — the same parity check, on the heavier exports.
+DEFAULT_PARITY = ("landmark_gru", "lip_cnnlstm")
+
+
+@pytest.mark.parametrize("task", [t if t in DEFAULT_PARITY else pytest.param(t, marks=pytest.mark.slow)
+                                  for t in TASKS])
 def test_export_matches_pytorch_at_any_batch_size(task, tiny_checkpoint, tmp_path):
     ckpt = tiny_checkpoint(task)
     exported = export_checkpoint(ckpt, out=tmp_path, report=lambda _: None)

@@ -290,10 +290,11 @@ class Rebuilt:
 
 
 def rebuild(checkpoint: str | Path | dict[str, Any], splits: tuple[str, ...] = ("test",),
-            manifest: str | None = None) -> Rebuilt:
+            manifest: str | None = None, evaluator: dict[str, Any] | None = None) -> Rebuilt:
     """Model + data + objective + evaluator from a checkpoint alone. The data is the checkpoint's own (its
     manifest, if still on disk) unless `manifest` points elsewhere; either way it is preprocessed exactly as the
-    checkpoint was trained, and refused if it was prepared differently."""
+    checkpoint was trained, and refused if it was prepared differently. `evaluator`: settings replacing the stored
+    evaluator's (a CTC checkpoint scored with beam search)."""
     from signlip.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(checkpoint) if not isinstance(checkpoint, dict) else checkpoint
@@ -307,5 +308,5 @@ def rebuild(checkpoint: str | Path | dict[str, Any], splits: tuple[str, ...] = (
     data = build_data(config, preprocessing=prep, splits=splits, manifest=manifest)
     model = model_from_checkpoint(ckpt)
     objective = instantiate(OBJECTIVES, ckpt["objective"])
-    evaluator = instantiate(EVALUATORS, ckpt["evaluator"], data)
-    return Rebuilt(ckpt, model, data, objective, evaluator)
+    entry = {**ckpt["evaluator"], "kwargs": {**ckpt["evaluator"]["kwargs"], **(evaluator or {})}}
+    return Rebuilt(ckpt, model, data, objective, instantiate(EVALUATORS, entry, data, hint="evaluator.*"))

@@ -155,6 +155,11 @@ def main(argv: list[str] | None = None) -> None:
         check_group_choices(rest)
     if command == "distill":
         rest = student_task(rest)
+    # A layout's options are open-ended (each adapter names its own), and so are evaluate's evaluator settings (the
+    # checkpoint's evaluator decides): `data.format_options.<key>=v` adds the key, as Hydra's `+` would — the adapter
+    # or the evaluator rejects a key it does not take, by name.
+    open_keys = ("data.format_options.", *(("evaluator.",) if command == "evaluate" else ()))
+    rest = [f"+{a}" if a.startswith(open_keys) else a for a in rest]
     if command == "prepare" and "data.format=gislr" in rest and not any(a.startswith("task=") for a in rest):
         rest = ["task=asl_tcn_transformer", *rest]  # GISLR landmarks only feed the holistic sign task
     run_hydra(command, module.main, rest)

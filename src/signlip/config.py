@@ -104,11 +104,14 @@ def _check_node(value: Any, schema: type, path: str) -> None:
 
 
 def _pick(tp: Any, value: dict[str, Any], path: str) -> type:
-    """The dataclass member of a union whose `Literal` discriminator field matches the value."""
+    """The dataclass member of a union whose `Literal` discriminator field matches the value (the first member when
+    the value has no such field: the kind a node meant before the union had others)."""
     members = [m for m in get_args(tp) if dataclasses.is_dataclass(m)]
     if len(members) == 1:
         return members[0]
     field, _ = discriminator(members[0])
+    if field not in value:
+        return members[0]
     choices = [c for m in members for c in discriminator(m)[1]]
     for member in members:
         if value.get(field) in discriminator(member)[1]:
@@ -343,6 +346,8 @@ def upgrade_config(config: dict[str, Any]) -> dict[str, Any]:
         if isinstance(crop, dict) and "p" in crop:
             augment.setdefault("p_resized_crop", crop.pop("p"))
     synthetic = data.get("synthetic")
+    if isinstance(synthetic, dict) and data.get("name") == "holistic":
+        synthetic.setdefault("kind", "signs")  # before sentences, the holistic set had only one kind
     if isinstance(synthetic, dict):
         people = synthetic.get("n_signers", synthetic.pop("n_speakers", None))
         if isinstance(people, int):  # holistic: a total, split by val_signers / test_signers

@@ -11,13 +11,14 @@ from signlip.run_logger import RunLogger
 
 def evaluate_checkpoint(ckpt_path: str | Path, split: str = "test", manifest: str | None = None,
                         out: str | Path | None = None, device: str = "auto", batch_size: int | None = None,
-                        logger: RunLogger | None = None) -> dict[str, Any]:
-    """Rebuild model and data from the checkpoint's own contract, score `split` with its evaluator, write the
-    report into `out` (default: beside the checkpoint)."""
+                        logger: RunLogger | None = None, evaluator: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Rebuild model and data from the checkpoint's own contract, score `split` with its evaluator (`evaluator`:
+    settings replacing the stored ones, e.g. {"decoder": "beam"}), write the report into `out` (default: beside the
+    checkpoint)."""
     from signlip.inference import for_cpu_inference
     from signlip.trainer import run_evaluation, select_device
 
-    back = rebuild(ckpt_path, splits=(split,), manifest=manifest)
+    back = rebuild(ckpt_path, splits=(split,), manifest=manifest, evaluator=evaluator)
     dev = select_device(device)
     back.model.to(dev)
     # On CPU, conv stacks run on oneDNN tensors with BatchNorm folded (same outputs to float rounding, faster).

@@ -64,8 +64,9 @@ MODEL_MODULES = ("signlip.models.landmark_gru", "signlip.models.asl_tcn_transfor
 DATA_MODULES = ("signlip.data.landmarks.datamodule", "signlip.data.clips.datamodule",
                 "signlip.data.holistic.datamodule", "signlip.data.landmarks.reader", "signlip.data.clips.reader",
                 "signlip.data.holistic.reader")
-OBJECTIVE_MODULES = ("signlip.objectives.classification",)
-EVALUATOR_MODULES = ("signlip.evaluators.classification",)
+OBJECTIVE_MODULES = ("signlip.objectives.classification", "signlip.objectives.ctc",
+                     "signlip.objectives.sequence_distillation")
+EVALUATOR_MODULES = ("signlip.evaluators.classification", "signlip.evaluators.wer")
 
 
 def load_all() -> None:

@@ -122,6 +122,10 @@ class LandmarksData(Loader):
     __checks__ = (_fractions_below_one,)
     name: Literal["landmarks"]
     manifest: str | None
+    root: str | None
+    format: DataFormat
+    format_options: dict[str, Any] | None
+    manifests_dir: str
     synthetic: HandsSynthetic | None
     sequence_length: Annotated[int, Rule(ge=1, le=100_000)]
     normalise: Literal["sequence", "none"]
@@ -132,12 +136,27 @@ class LandmarksData(Loader):
 
 @dataclass
 class HolisticSynthetic:
-    """`signlip.data.holistic.synthetic.make_synthetic_holistic`."""
+    """`synthetic.kind: signs` — `signlip.data.holistic.synthetic.make_synthetic_holistic`."""
 
+    kind: Literal["signs"]
     root: str
     n_people: SplitSizes
     per_class_per_person: Count
     n_classes: Annotated[int, Rule(ge=1, le=25)]
+    seed: Seed
+
+
+@dataclass
+class SentenceSynthetic:
+    """`synthetic.kind: sentences` — `signlip.data.holistic.synthetic.make_synthetic_sentences`."""
+
+    kind: Literal["sentences"]
+    root: str
+    n_people: SplitSizes
+    sentences_per_person: Count
+    n_signs: Annotated[int, Rule(ge=1, le=25)]
+    signs_per_sentence: Annotated[list[Count], Rule(length=2, ascending=True,
+                                                    must="a list [min, max] of 2 sign counts ≥ 1 with min ≤ max")]
     seed: Seed
 
 
@@ -173,6 +192,9 @@ class HolisticAugmentSettings:
     frame_mask_ratio: Annotated[float, Rule(ge=0, le=1)]
 
 
+# `signlip.data.formats`: manifest/videos = data.raw_manifest (the user's CSV); auto = detected from data.root; the
+# rest are adapters (FORMATS; a new one adds its name here), each checked against the task's data module when it runs.
+DataFormat = Literal["auto", "manifest", "videos", "gislr", "folders", "wlasl", "lrw", "pose", "phoenix2014"]
 PresetName = Literal["hands_lips_nose_eyes", "hands", "hands_pose", "all"]  # signlip.data.holistic.features.PRESETS
 
 
@@ -185,9 +207,11 @@ class HolisticData(Loader):
     manifest: str | None
     raw_manifest: str | None
     root: str | None
-    format: Literal["videos", "gislr"]
+    format: DataFormat
+    format_options: dict[str, Any] | None
     limit: Count | None
-    synthetic: HolisticSynthetic | None
+    write_pose: bool  # also write each prepared array as a .pose file (pose-format's viewers)
+    synthetic: HolisticSynthetic | SentenceSynthetic | None
     preset: PresetName | Annotated[list[Annotated[int, Rule(ge=0, le=542)]], Rule(min_length=1)]
     max_len: Annotated[int, Rule(ge=1, le=100_000)]
     long_mode: Literal["resample", "truncate"]
@@ -284,6 +308,9 @@ class ClipsData(Loader):
     name: Literal["clips"]
     manifest: str | None
     raw_manifest: str | None
+    root: str | None
+    format: DataFormat
+    format_options: dict[str, Any] | None
     synthetic: LipSynthetic | RgbSynthetic | None
     cache_dir: str
     manifests_dir: str
@@ -328,6 +355,8 @@ class LandmarkGRUModel:
     bidirectional: bool
     dropout: DropRate
     dense_size: Count
+    output: Literal["class", "sequence"]  # sequence: per-frame outputs for CTC (continuous recognition)
+    frame_stack: Count  # temporal stride: frames stacked per recurrent step
 
 
 AdaptiveDrop = Annotated[tuple[DropRate, DropRate, NonNegativeInt],
@@ -391,6 +420,7 @@ class I3DModel:
     name: Literal["i3d"]
     dropout: DropRate
     pretrained: Literal["imagenet_inflated"] | None
+    output: Literal["class", "sequence"]  # sequence: per-time-step outputs for CTC, temporal stride 8
 
 
 @dataclass
@@ -399,11 +429,12 @@ class MobileNetV3Model:
 
     name: Literal["mobilenetv3"]
     variant: Literal["large", "small"]
-    temporal_head: Literal["avg", "conv1d", "gru"]
+    temporal_head: Literal["avg", "conv1d", "gru", "bilstm"]
     hidden: Count
     dropout: DropRate
     pretrained: Literal["imagenet"] | None
     bn_momentum: Annotated[float, Rule(ge=0, le=1)]
+    output: Literal["class", "sequence"]  # sequence: per-frame outputs for CTC (temporal stride 1)
 
 
 # --- objective, evaluator ----------------------------------------------------------------------------------------
@@ -434,6 +465,46 @@ class ClassificationConfig:
     name: Literal["classification"]
     top_k: list[Count]
     alarm: ChanceAlarmSettings | None
+
+
+@dataclass
+class CTCConfig:
+    """`objective=ctc`: `signlip.objectives.ctc.CTCObjective`."""
+
+    name: Literal["ctc"]
+    zero_infinity: bool
+
+
+@dataclass
+class SequenceDistillConfig:
+    """`objective=sequence_distill`: `signlip.objectives.sequence_distillation.SequenceDistillObjective`."""
+
+    name: Literal["sequence_distill"]
+    teacher: str | None  # checkpoint path; the objective refuses None with the fix
+    temperature: Positive
+    alpha: Annotated[float, Rule(ge=0, le=1)]
+    zero_infinity: bool
+
+
+@dataclass
+class BlankAlarmSettings:
+    """`signlip.evaluators.wer.BlankAlarm`."""
+
+    enabled: bool
+    after_epochs: NonNegativeInt
+    empty_fraction: Annotated[float, Rule(gt=0, le=1)]
+    progress: Annotated[float, Rule(ge=0, le=1)]
+
+
+@dataclass
+class WerConfig:
+    """`evaluator=wer`: `signlip.evaluators.wer.WerEvaluator`."""
+
+    name: Literal["wer"]
+    alarm: BlankAlarmSettings | None
+    bootstrap: Count
+    decoder: Literal["greedy", "beam"]  # beam: CTC prefix beam search (signlip[ctc])
+    beam_width: Annotated[int, Rule(ge=1, le=10_000)]
 
 
 # --- optim, sched: every key required (their defaults live only in conf/optim and conf/sched) --------------------
@@ -621,10 +692,12 @@ class StudentSettings:
 
 @dataclass
 class PrepareSettings:
-    """`signlip prepare`: the runner's processes and whether to rebuild the cache."""
+    """`signlip prepare`: the runner's processes, whether to rebuild the cache, and sharding across machines."""
 
     workers: Count
     overwrite: bool
+    shard: Annotated[str, Rule(pattern=r"[1-9]\d*/[1-9]\d*", must="K/N: shard K of N, 1 ≤ K ≤ N (e.g. 2/8)")] | None
+    merge: bool
 
 
 @dataclass
@@ -643,6 +716,7 @@ class EvaluateConfig:
     device: Device
     batch_size: Count | None
     data: EvaluateData
+    evaluator: dict[str, Any] | None  # replaces the checkpoint evaluator's settings (checked by its constructor)
 
 
 Checkpoint = Annotated[str, Rule(required=True, must="the path of a checkpoint (ckpt=outputs/<task>/<run>/"
@@ -710,8 +784,8 @@ COMMAND_SCHEMAS: dict[str, type] = {"evaluate": EvaluateConfig, "predict": Predi
 GROUPS: dict[str, tuple[type, ...]] = {
     "data": (LandmarksData, HolisticData, ClipsData),
     "model": (LandmarkGRUModel, ASLTCNTransformerModel, LipCNNLSTMModel, LipCNN3DModel, I3DModel, MobileNetV3Model),
-    "objective": (ClassifyConfig,),
-    "evaluator": (ClassificationConfig,),
+    "objective": (ClassifyConfig, CTCConfig, SequenceDistillConfig),
+    "evaluator": (ClassificationConfig, WerConfig),
     "optim": (AdamOptim, AdamWOptim, SGDOptim),
     "sched": (PlateauSched, CosineSched, CosineWarmRestartsSched, StepSched, OneCycleSched, NoSched),
 }

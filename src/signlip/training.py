@@ -111,7 +111,8 @@ def header(command: str, run, device: torch.device) -> str:
     if dist.world_size() > 1:
         ddp = f" · DDP: world size {dist.world_size()}, backend {torch.distributed.get_backend()}"
     return (f"[bold]signlip {command}[/bold] task={run.task} model={run.contract['model']['name']} "
-            f"({run.parameters:,} parameters) on {device}{ddp} · {len(run.data.classes)} classes · {sizes}")
+            f"({run.parameters:,} parameters) on {device}{ddp} · {len(run.data.classes)} "
+            f"{'glosses' if getattr(run.data, 'target', '') == 'glosses' else 'classes'} · {sizes}")
 
 
 def learning_curves(manifest: dict[str, Any], run_dir: Path, logger: RunLogger) -> Path | None:

@@ -56,6 +56,10 @@ class DataBundle:
     # mask (T,) or None) into a matplotlib cell, the way this modality reads (the doctor's picture of what the model
     # sees); returns the figure legend for it. None: the doctor plots the raw values.
     draw_sample: Callable[..., str] | None = None
+    # "label": one class per sample (batch "y" (B,)); "glosses": a gloss sequence per sample (batch "y" (B, L) and
+    # "y_lengths"; `classes` is then the output vocabulary without the blank, `signlip.data.glosses`).
+    target: str = "label"
+    unseen: list[str] = field(default_factory=list)  # glosses only val/test hold, encoded after `classes`
 
 
 class SampleReader(Protocol):

@@ -1,5 +1,6 @@
 """DataLoaders over `BatchDataset`s: seeded per-epoch order (so resume replays the same order), DDP sharding,
-an optional class-stratified batch sampler, deterministic worker seeding."""
+an optional class-stratified batch sampler, length-bucketed batches for whole sentences, deterministic worker
+seeding."""
 
 from __future__ import annotations
 
@@ -55,6 +56,43 @@ class StratifiedBatchSampler(Sampler[list[int]]):
         return (len(self.labels) + self.batch_size - 1) // self.batch_size
 
 
+class LengthBucketSampler(Sampler[list[int]]):
+    """Batches of similar length (continuous signing keeps whole sentences, 2–6 signs long: random batches would be
+    half padding). Per (seed, epoch): shuffle, cut into pools of 50 batches, sort each pool by length, batch it, and
+    shuffle the batches. Under DDP each rank takes every world-th batch (the list is padded with repeats to a
+    multiple of the world size, so every rank steps equally often)."""
+
+    POOL_BATCHES = 50
+
+    def __init__(self, lengths: np.ndarray, batch_size: int, seed: int, rank: int = 0, world: int = 1):
+        self.lengths, self.batch_size, self.seed, self.epoch = np.asarray(lengths), batch_size, seed, 0
+        self.rank, self.world = rank, world
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _batches(self) -> list[list[int]]:
+        rng = np.random.default_rng(self.seed * 100_003 + self.epoch)
+        order = rng.permutation(len(self.lengths))
+        pool = self.batch_size * self.POOL_BATCHES
+        batches = []
+        for start in range(0, len(order), pool):
+            chunk = order[start:start + pool]
+            chunk = chunk[np.argsort(self.lengths[chunk], kind="stable")]
+            batches += [chunk[i:i + self.batch_size].tolist() for i in range(0, len(chunk), self.batch_size)]
+        batches = [batches[i] for i in rng.permutation(len(batches))]
+        while len(batches) % self.world:
+            batches.append(batches[len(batches) % max(len(batches), 1)])
+        return batches[self.rank::self.world]
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return iter(self._batches())
+
+    def __len__(self) -> int:
+        n = -(-len(self.lengths) // self.batch_size)
+        return -(-n // self.world)
+
+
 def _seed_worker(worker_id: int) -> None:
     # Each worker's numpy/random seed follows torch's per-worker seed (itself derived from the loader's generator).
     seed = torch.initial_seed() % 2**32
@@ -76,6 +114,10 @@ def make_loaders(data: DataBundle, batch_size: int, eval_batch_size: int | None 
         if len(ds) == 0:
             raise SignlipError(f"the {split} split is empty — add samples to it")
         train = split == "train"
+        if train and data.target == "glosses" and hasattr(ds, "lengths"):
+            sampler = LengthBucketSampler(ds.lengths, batch_size, seed, dist.rank(), dist.world_size())
+            loaders[split] = DataLoader(ds, batch_sampler=sampler, **common)
+            continue
         if train and stratified:
             if dist.world_size() > 1:
                 raise SignlipError("data.stratified=true is not supported under torchrun — use data.stratified=false")

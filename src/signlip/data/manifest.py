@@ -1,4 +1,6 @@
-"""Manifest CSVs: `path,label[,split][,speaker|signer][,...]`, paths relative to the manifest's folder.
+"""Manifest CSVs: `path,label[,split][,speaker|signer][,...]`, paths relative to the manifest's folder. For
+continuous recognition a `glosses` column (space-separated glosses of one sentence) takes the place of `label`
+(`signlip.data.glosses`); `Manifest.labels` then holds the gloss strings and `Manifest.target` is "glosses".
 
 Without a `split` column a seeded split is made that keeps every speaker/signer inside one split.
 """
@@ -27,6 +29,7 @@ class Manifest:
     splits: list[str]
     groups: list[str]
     extra: list[dict[str, str]]
+    target: str = "label"  # or "glosses": labels are space-separated gloss sequences
 
     def rows(self, split: str) -> list[int]:
         return [i for i, s in enumerate(self.splits) if s == split]
@@ -48,19 +51,20 @@ def read_manifest(path: str | Path, seed: int = 0, val_fraction: float = 0.15, t
         raise SignlipError(f"manifest {path} is not UTF-8 text (byte {exc.start}) — save it as UTF-8 CSV") from None
     except csv.Error as exc:  # NUL bytes, a field over the size limit, …
         raise SignlipError(f"manifest {path} is not a readable CSV ({exc}) — save it as plain UTF-8 CSV") from None
-    missing = [c for c in ("path", "label") if c not in columns]
+    target = "glosses" if "glosses" in columns and "label" not in columns else "label"
+    missing = [c for c in ("path", target) if c not in columns]
     if missing:
-        raise SignlipError(f"manifest {path} lacks column(s) {', '.join(missing)} — "
-                           f"its header must start with path,label[,split][,speaker|signer]")
+        raise SignlipError(f"manifest {path} lacks column(s) {', '.join(missing)} — its header must start with "
+                           f"path,label[,split][,speaker|signer] (or path,glosses,… for continuous signing)")
     if not records:
         raise SignlipError(f"manifest {path} has no rows — add one row per sample")
     group_col = next((c for c in GROUP_COLUMNS if c in columns), None)
     base = path.parent
     paths, labels, groups, splits = [], [], [], []
     for line, rec in enumerate(records, start=2):
-        raw, label = (rec.get("path") or "").strip(), (rec.get("label") or "").strip()
+        raw, label = (rec.get("path") or "").strip(), " ".join((rec.get(target) or "").split())
         if not raw or not label:
-            raise SignlipError(f"manifest {path} line {line}: empty path or label — fill it in or delete the row")
+            raise SignlipError(f"manifest {path} line {line}: empty path or {target} — fill it in or delete the row")
         full = Path(raw).expanduser()
         full = full if full.is_absolute() else base / full
         if check_files and not full.is_file():
@@ -81,8 +85,8 @@ def read_manifest(path: str | Path, seed: int = 0, val_fraction: float = 0.15, t
             raise SignlipError(f"manifest {path}: cannot split {len(labels)} samples into train/val/test "
                                f"({str(exc).splitlines()[0] if str(exc) else 'too few'}) — add a split column or more "
                                f"samples") from None
-    extra = [{k: v for k, v in rec.items() if k not in ("path", "label", "split", group_col)} for rec in records]
-    manifest = Manifest(path, paths, labels, splits, groups, extra)
+    extra = [{k: v for k, v in rec.items() if k not in ("path", target, "split", group_col)} for rec in records]
+    manifest = Manifest(path, paths, labels, splits, groups, extra, target)
     _check_splits(manifest, required)
     return manifest
 
@@ -122,8 +126,10 @@ def _check_splits(m: Manifest, required: tuple[str, ...]) -> None:
         if not m.rows(split):
             raise SignlipError(f"manifest {m.source}: the {split} split is empty — add samples to it, or drop the "
                                f"split column so signlip makes a speaker-disjoint split")
-    if "train" not in required:
-        return  # evaluation data: its labels are checked against the checkpoint's classes instead
+    if "train" not in required or m.target == "glosses":
+        # Evaluation data: its labels are checked against the checkpoint's classes instead. Glosses only val/test
+        # hold are listed by the data module and counted as errors by the WER (a sentence is more than its glosses).
+        return
     train_labels = {m.labels[i] for i in m.rows("train")}
     for split in ("val", "test"):
         unseen = sorted({m.labels[i] for i in m.rows(split)} - train_labels)

@@ -58,6 +58,10 @@ def benchmark_checkpoint(ckpt_path: str | Path, out: str | Path | None = None, t
                          report: Callable[[str], None] = print) -> dict[str, Any]:
     """Export the checkpoint (with INT8) into `out`, measure every form, print the table and write
     out/benchmark.json; returns what it wrote."""
+    from signlip.checkpoint import load_checkpoint
+    from signlip.deploy import refuse_gloss_checkpoint
+
+    refuse_gloss_checkpoint(load_checkpoint(ckpt_path), "benchmark")
     from signlip.build import rebuild
     from signlip.deploy.onnx_export import (
         export_checkpoint,

@@ -381,6 +381,10 @@ def export_checkpoint(ckpt_path: str | Path, out: str | Path | None = None, int8
     require_onnx()
     if int8_mode not in INT8_MODES:
         raise SignlipError(f"int8_mode={int8_mode} — choose one of {', '.join(INT8_MODES)}")
+    from signlip.checkpoint import load_checkpoint
+    from signlip.deploy import refuse_gloss_checkpoint
+
+    refuse_gloss_checkpoint(load_checkpoint(ckpt_path), "export")
     back = rebuild(ckpt_path, splits=("train", "test") if int8 else ("test",), manifest=manifest)
     ckpt, model = back.checkpoint, back.model.eval()
     out_dir = Path(out) if out else Path(ckpt_path).parent / "export"

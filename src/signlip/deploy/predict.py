@@ -58,10 +58,31 @@ class Recogniser:
         from signlip.trainer import model_input
 
         batch = model_input(batch, self.reader.transform, self.device, channels_last=False, training=False)
-        return self.model(batch["x"], batch.get("mask")).float()
+        logits = self.model(batch["x"], batch.get("mask")).float()
+        if self.glosses:  # (B, T', V+1): frames past each input's end decode as nothing
+            from signlip.objectives.ctc import blank_padding, output_lengths
+
+            return blank_padding(logits.log_softmax(-1), output_lengths(self.model, batch, logits.shape[1]))[0]
+        return logits
+
+    @property
+    def glosses(self) -> bool:
+        """A continuous-recognition checkpoint: a gloss sequence per input (greedy CTC decoding)."""
+        return self.checkpoint["preprocessing"].get("target") == "glosses"
 
     def rows(self, logits: torch.Tensor, top_k: int) -> list[dict[str, Any]]:
-        """Logits (B, C) → one result row per sample: top-1 label and probability, the top-k list."""
+        """Logits (B, C) → one result row per sample: top-1 label and probability, the top-k list. For a gloss
+        checkpoint the label is the decoded gloss sequence and the probability that of its best path's frames."""
+        if self.glosses:
+            from signlip.data.glosses import greedy_decode, to_text
+            from signlip.objectives.ctc import is_padded
+
+            best = logits.max(-1).values  # (B, T') log-probability of each frame's best output
+            real = ~is_padded(logits) & (logits.argmax(-1) != 0)  # blank frames say nothing about the glosses
+            confidence = [float(b[r].mean().exp()) if r.any() else 1.0 for b, r in zip(best.cpu(), real.cpu())]
+            texts = [to_text(ids, self.classes) for ids in greedy_decode(logits)]
+            return [{"status": "ok", "label": t, "probability": c, "top_k": [(t, c)], "reason": ""}
+                    for t, c in zip(texts, confidence)]
         probs = logits.softmax(-1).cpu()
         k = min(top_k, probs.shape[1])
         values, indices = probs.topk(k, dim=1)

@@ -103,6 +103,9 @@ def run_stream(rec: Recogniser, source: str, window: int | None = None, hop: int
                video_out: str | Path | None = None, on_window=None) -> StreamResult:
     """Slide a window over `source` and predict each; see the module docstring. `on_window(row)` is called as each
     window is scored (a live display)."""
+    from signlip.deploy import refuse_gloss_checkpoint
+
+    refuse_gloss_checkpoint(rec.checkpoint, "streaming")
     reader = rec.reader
     kind = ".mp4" if source.startswith("camera:") else Path(source).suffix.lower()
     if kind not in reader.suffixes:

@@ -7,6 +7,11 @@ Layout (paper names, TF-slim channel counts; the "5×5" branch uses 3×3×3 kern
     → AvgPool (spatially adaptive; 2 frames × stride 1 in time as published) → Dropout → Conv3d 1×1×1 logits
     → mean over time.
 
+`output="sequence"` (continuous recognition, CTC) keeps the time axis of the last feature map: spatial average,
+Dropout, the same 1×1×1 logits convolution per time step → (B, T', num_classes) with num_classes = glosses + blank
+(no 2-frame average, no mean over time). Temporal stride 8: Conv3d_1a, MaxPool_4a and MaxPool_5a each halve time
+with "SAME" rounding, so T' = ⌈⌈⌈T/2⌉/2⌉/2⌉ = ⌈T/8⌉ (`I3D.output_lengths`); a sign of ~40 frames gets 5 outputs.
+
 Convolutions pad symmetrically (k // 2, as torchvision's GoogLeNet, so that inflated ImageNet weights see the
 same spatial alignment); max-pools pad TF-"SAME" style, so every clip size ≥ 1 frame works and even sizes pool
 exactly as torchvision's `ceil_mode=True`. Input: `(B, 3, T, H, W)` float normalised with ImageNet statistics
@@ -115,14 +120,21 @@ class I3D(nn.Module):
         in_channels: input channels (3 for RGB).
         pretrained: None, or "imagenet_inflated" to inflate torchvision's ImageNet GoogLeNet weights (read from the
             torch hub cache only; never downloaded).
+        output: "class" (one prediction per clip) or "sequence" (one per 8 frames, for CTC).
     """
 
     NORMALIZATION: ClassVar[dict[str, tuple[float, ...]]] = {
         "mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225)}
 
-    def __init__(self, num_classes: int, dropout: float = 0.3, in_channels: int = 3, pretrained: str | None = None):
+    TEMPORAL_STRIDE: ClassVar[int] = 8  # Conv3d_1a, MaxPool_4a, MaxPool_5a: /2 in time each
+
+    def __init__(self, num_classes: int, dropout: float = 0.3, in_channels: int = 3, pretrained: str | None = None,
+                 output: str = "class"):
         super().__init__()
+        if output not in ("class", "sequence"):
+            raise SignlipError(f"unknown i3d output={output!r} — use class or sequence")
         self.num_classes = num_classes
+        self.output = output
         mean, std = torch.tensor(self.NORMALIZATION["mean"]), torch.tensor(self.NORMALIZATION["std"])
         # ImageNet-normalised x → (x·std + mean − 0.5) / 0.5 per channel; buffers (not parameters), not trained.
         self.register_buffer("input_scale", (std / 0.5).view(1, -1, 1, 1, 1), persistent=False)
@@ -182,6 +194,10 @@ class I3D(nn.Module):
         """x: (B, C, T, H, W) normalised clip → logits (B, num_classes). `mask` is accepted and ignored
         (clips have a fixed length)."""
         x = self.features(x)  # (B, 1024, T', H', W')
+        if self.output == "sequence":
+            # Per time step of the last feature map; padded input frames' outputs are the objective's to ignore.
+            x = self.logits(self.dropout(x.mean(dim=(3, 4), keepdim=True)))  # (B, num_classes, T', 1, 1)
+            return x.flatten(2).transpose(1, 2)  # (B, T', num_classes)
         # Spatial average (the paper's 7×7 at 224²), then the temporal 2-frame average with stride 1, as published.
         # Written as a mean and a slice sum rather than pooling with kernels computed from x.shape, which ONNX
         # export cannot express (same values: (a + b) / 2 either way).
@@ -190,6 +206,12 @@ class I3D(nn.Module):
             x = (x[:, :, :-1] + x[:, :, 1:]) / 2
         x = self.logits(self.dropout(x))  # (B, num_classes, T'', 1, 1)
         return x.mean(dim=(2, 3, 4))  # average the per-time logits
+
+    def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        """Output steps of the sequence head for inputs of `lengths` frames: ⌈T/2⌉ three times (= ⌈T/8⌉)."""
+        for _ in range(3):
+            lengths = (lengths + 1) // 2
+        return lengths
 
 
 def hub_cache_path(url: str) -> Path:

@@ -5,7 +5,12 @@ Frames are folded into the batch, (B, C, T, H, W) → (B·T, C, H, W), each fram
 
 - `avg`: masked temporal mean — order-blind, so it cannot tell motions that differ only in direction apart;
 - `conv1d` (default): two 1D temporal convolutions (kernel 3, receptive field 5 frames), then the masked mean;
-- `gru`: a one-layer GRU over time, then the masked mean of its outputs.
+- `gru`: a one-layer GRU over time, then the masked mean of its outputs;
+- `bilstm`: a one-layer bidirectional LSTM over time (2 × hidden), then the masked mean.
+
+`output="sequence"` (continuous recognition, CTC): the same head, but the classifier runs on every frame instead of
+the masked mean → (B, T, num_classes) with num_classes = glosses + blank, one output per input frame (temporal
+stride 1, `output_lengths` is the identity). Use `conv1d` or `bilstm` for it (`gru` sees only the past).
 
 Input: float `(B, 3, T, H, W)` normalised with ImageNet statistics (`MobileNetV3Student.NORMALIZATION`).
 
@@ -23,13 +28,15 @@ from torch import nn
 
 from signlip.errors import SignlipError
 from signlip.models.i3d import cached_weights
+from signlip.models.recurrent import run_recurrent
 from signlip.registry import MODELS
 
 _WEIGHT_URLS = {  # torchvision MobileNet_V3_{Large,Small}_Weights.IMAGENET1K_V1
     "large": "https://download.pytorch.org/models/mobilenet_v3_large-8738ca79.pth",
     "small": "https://download.pytorch.org/models/mobilenet_v3_small-047dcff4.pth",
 }
-TEMPORAL_HEADS = ("avg", "conv1d", "gru")
+TEMPORAL_HEADS = ("avg", "conv1d", "gru", "bilstm")
+OUTPUTS = ("class", "sequence")
 
 
 def _masked_mean(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
@@ -48,13 +55,14 @@ def example_input(batch: int = 2) -> tuple[dict, torch.Tensor, torch.Tensor | No
 
 @MODELS.register("mobilenetv3", example=example_input)
 class MobileNetV3Student(nn.Module):
-    """Per-frame MobileNetV3 backbone + temporal head → logits (B, num_classes).
+    """Per-frame MobileNetV3 backbone + temporal head → logits (B, num_classes), or (B, T, num_classes) per frame
+    with `output="sequence"`.
 
     Args:
         num_classes: number of output classes.
         variant: "large" or "small" (torchvision `mobilenet_v3_large` / `mobilenet_v3_small`).
-        temporal_head: "avg", "conv1d" or "gru" (see the module docstring).
-        hidden: width of the conv1d / gru head.
+        temporal_head: "avg", "conv1d", "gru" or "bilstm" (see the module docstring).
+        hidden: width of the conv1d / gru head (per direction for bilstm).
         dropout: dropout before the classifier (0.6 in the reference recipe).
         in_channels: must be 3 (the backbone's stem is RGB).
         pretrained: None, or "imagenet" to load torchvision's ImageNet weights into the backbone from the torch hub
@@ -63,6 +71,7 @@ class MobileNetV3Student(nn.Module):
             (tuned for long ImageNet runs); after a few hundred updates from random weights the running statistics
             are then still mostly their initial values (mean 0, var 1), and in eval mode the network collapses to
             one constant output. 0.1 (PyTorch's default) follows the weights closely enough for short runs.
+        output: "class" (one prediction per clip) or "sequence" (one per frame, for CTC).
     """
 
     NORMALIZATION: ClassVar[dict[str, tuple[float, ...]]] = {
@@ -70,7 +79,7 @@ class MobileNetV3Student(nn.Module):
 
     def __init__(self, num_classes: int, variant: str = "large", temporal_head: str = "conv1d", hidden: int = 256,
                  dropout: float = 0.6, in_channels: int = 3, pretrained: str | None = None,
-                 bn_momentum: float = 0.1) -> None:
+                 bn_momentum: float = 0.1, output: str = "class") -> None:
         super().__init__()
         import torchvision  # lazy: keeps `import signlip.models` light
 
@@ -78,6 +87,8 @@ class MobileNetV3Student(nn.Module):
             raise SignlipError(f"unknown mobilenetv3 variant={variant!r} — use large or small")
         if temporal_head not in TEMPORAL_HEADS:
             raise SignlipError(f"unknown mobilenetv3 temporal_head={temporal_head!r} — use one of {TEMPORAL_HEADS}")
+        if output not in OUTPUTS:
+            raise SignlipError(f"unknown mobilenetv3 output={output!r} — use class or sequence")
         if in_channels != 3:
             raise SignlipError(f"mobilenetv3 needs RGB input but in_channels={in_channels} — use 3-channel clips")
         if pretrained not in (None, "imagenet"):
@@ -92,6 +103,7 @@ class MobileNetV3Student(nn.Module):
                 module.momentum = bn_momentum
         self.num_classes = num_classes
         self.temporal_head = temporal_head
+        self.output = output
         self.backbone = net.features  # the classifier of the ImageNet net is dropped
         self.feature_dim = net.classifier[0].in_features  # 960 (large) / 576 (small)
         d = self.feature_dim
@@ -103,6 +115,9 @@ class MobileNetV3Student(nn.Module):
         elif temporal_head == "gru":
             self.head = nn.GRU(d, hidden, batch_first=True)
             d = hidden
+        elif temporal_head == "bilstm":
+            self.head = nn.LSTM(d, hidden, batch_first=True, bidirectional=True)
+            d = 2 * hidden
         else:
             self.head = nn.Identity()
         self.dropout = nn.Dropout(dropout)
@@ -116,7 +131,15 @@ class MobileNetV3Student(nn.Module):
         return f.view(b, t, -1)
 
     def classify_features(self, feats: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        """Per-frame features (B, T, D) [+ mask (B, T) bool, True = real frame] → logits (B, num_classes)."""
+        """Per-frame features (B, T, D) [+ mask (B, T) bool, True = real frame] → logits (B, num_classes), or
+        (B, T, num_classes) with output="sequence" (padded frames' outputs are the objective's to ignore)."""
+        h = self.temporal_features(feats, mask)
+        if self.output == "sequence":
+            return self.classifier(self.dropout(h))
+        return self.classifier(self.dropout(_masked_mean(h, mask)))
+
+    def temporal_features(self, feats: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """The temporal head over per-frame features: (B, T, D) → (B, T, d), before pooling and classifier."""
         keep = mask.to(feats.dtype).unsqueeze(1) if mask is not None else None  # (B, 1, T)
         if keep is not None:
             feats = feats * keep.transpose(1, 2)  # padded frames must not leak into conv neighbours
@@ -129,13 +152,21 @@ class MobileNetV3Student(nn.Module):
             h = h.transpose(1, 2)  # (B, T, hidden)
         elif self.temporal_head == "gru":
             h, _ = self.head(feats)  # causal, so padded tail frames do not change earlier outputs
+        elif self.temporal_head == "bilstm":
+            # Not packed (as landmark_gru): the backward direction runs in from the zeroed padded tail, a few steps
+            # when batches are bucketed by length.
+            h = run_recurrent(self.head, feats)
         else:
             h = feats
-        return self.classifier(self.dropout(_masked_mean(h, mask)))
+        return h
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """x (B, 3, T, H, W) normalised clip, mask (B, T) optional → logits (B, num_classes)."""
         return self.classify_features(self.frame_features(x), mask)
+
+    def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        """Output steps for inputs of `lengths` frames: one per frame (no temporal stride)."""
+        return lengths
 
     def stream(self, window: int = 16) -> StreamingClassifier:
         """A sliding-window recogniser over this model (put in eval mode); see `StreamingClassifier`."""

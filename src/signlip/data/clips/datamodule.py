@@ -26,6 +26,7 @@ from signlip.data.cache import (
     prepared_locations,
     read_fingerprint,
     read_raw_items,
+    require_usable,
     run_prepare,
 )
 from signlip.data.clips.augment import augment_clips
@@ -64,22 +65,41 @@ class VideoClipPreparer:
     def prepare(self, item: Item) -> Prepared:
         """The clip and what prepare measured on the way (`prepare_details.csv`): frames decoded vs declared by the
         container, the face's roll (roi=mediapipe), a note when a short video was kept."""
-        from signlip.data.clips.roi import face_roll_deg, track_face
-        from signlip.data.clips.video import check_decoded, read_frames
+        from signlip.data.clips.frame_range import frame_range, frame_slice
+        from signlip.data.clips.roi import face_roll_deg, track_video
+        from signlip.data.clips.video import check_decoded, probe_video, read_kept_frames
 
         stats: dict[str, int] = {}
-        frames = read_frames(item.source, fps=self.fps, gray=False, max_side=self.max_side, stats=stats)
+        keep, window = self.kept, None
+        if frame_range(item.extra) is not None:  # a stretch of a longer video (WLASL): the clip samples only it
+            source_fps = probe_video(item.source).fps
+            scale = self.fps / source_fps if self.fps and source_fps else 1.0
+
+            def window(length: int) -> slice:
+                return frame_slice(item.extra, length, scale)
+
+            def keep(length: int) -> np.ndarray:
+                part = window(length)
+                return part.start + self.kept(part.stop - part.start)
+        # One decode; the face is tracked as frames arrive and only the frames the clip keeps are held (None elsewhere).
+        if self.roi == "mediapipe":
+            frames, landmarks = track_video(item.source, self.face_model, self.fps, keep, self.max_side, stats)
+        else:
+            frames, landmarks = read_kept_frames(item.source, self.fps, keep, self.max_side, stats=stats), None
         # Before the ROI: a damaged file must be reported as damaged, not as "no face found" on its few frames.
         note = check_decoded(stats, self.min_decoded_fraction, item.source)
         details: dict[str, Any] = {"decoded_frames": stats["decoded"], "container_frames": stats["container_frames"]}
-        box, landmarks = None, None
+        if window is not None:
+            part = window(len(frames))
+            frames, landmarks = frames[part], (landmarks[part] if landmarks is not None else None)
+            details["frame_range"] = "{}..{}".format(*frame_range(item.extra))
+        box = None
         if self.roi == "box":
             try:
                 box = tuple(float(item.extra[k]) for k in ("x", "y", "w", "h"))
             except (KeyError, ValueError):
                 raise SignlipError("roi=box needs numeric x,y,w,h columns in the manifest") from None
         elif self.roi == "mediapipe":
-            landmarks = track_face(frames, self.face_model, fps=self.fps)
             details["face_roll_deg"] = round(face_roll_deg(landmarks), 1)
         try:
             clip = self.clip_from_frames(frames, box=box, source=item.source, landmarks=landmarks)
@@ -91,17 +111,22 @@ class VideoClipPreparer:
             details["note"] = note
         return Prepared(clip, details)
 
-    def clip_from_frames(self, frames: np.ndarray, box: tuple[float, ...] | None = None, source: str = "",
-                         landmarks: np.ndarray | None = None) -> np.ndarray:
-        """Decoded RGB frames at `fps` `(T, H0, W0, 3)` → the clip `(n_frames, H, W[, 3])`; `landmarks`: their face
-        landmarks when a tracker already ran over them (a stream's window)."""
-        from signlip.data.clips.roi import extract_roi
-        from signlip.data.clips.video import temporal_sample
+    def kept(self, length: int) -> np.ndarray:
+        """Indices of the frames a `length`-frame video keeps in its clip (uniform sampling or edge padding)."""
+        from signlip.data.clips.video import temporal_indices
 
-        clip = extract_roi(frames, self.roi, model_path=self.face_model, box=box, margin=self.margin,
+        return temporal_indices(length, self.n_frames)
+
+    def clip_from_frames(self, frames: np.ndarray | list[np.ndarray | None], box: tuple[float, ...] | None = None,
+                         source: str = "", landmarks: np.ndarray | None = None) -> np.ndarray:
+        """Decoded RGB frames at `fps` `(T, H0, W0, 3)` → the clip `(n_frames, H, W[, 3])`; `landmarks`: their face
+        landmarks when a tracker already ran over them (a stream's window). Only the kept frames are cropped (a list
+        may hold None at the others, `read_kept_frames`)."""
+        from signlip.data.clips.roi import extract_roi
+
+        return extract_roi(frames, self.roi, model_path=self.face_model, box=box, margin=self.margin,
                            smoothing=self.smoothing, size=self.size, fps=self.fps, gray=self.gray, source=source,
-                           landmarks=landmarks)
-        return temporal_sample(clip, self.n_frames)
+                           landmarks=landmarks, keep=self.kept(len(frames)))
 
 
 def clip_fingerprint(settings: dict[str, Any], face_model: str | None) -> dict[str, Any]:
@@ -120,13 +145,19 @@ def clip_fingerprint(settings: dict[str, Any], face_model: str | None) -> dict[s
 @PREPARERS.register("clips")
 def prepare_clips(raw_manifest: str | None = None, synthetic: dict[str, Any] | None = None,
                   cache_dir: str = "data/cache/clips", prepare: dict[str, Any] | None = None,
-                  manifests_dir: str = "data/manifests", seed: int = 0, workers: int = 2,
+                  manifests_dir: str = "data/manifests", root: str | None = None, format: str = "auto",
+                  format_options: dict[str, Any] | None = None, seed: int = 0, workers: int = 2,
                   overwrite: bool = False) -> PrepareResult:
-    """Prepare every video of a raw manifest (or of the built-in synthetic set, `synthetic`: its generator's
-    arguments and `kind`) into the clip cache. `prepare`: fps, n_frames, size, gray, roi, and for roi=mediapipe
-    margin, smoothing, models_dir, face_model; min_decoded_fraction (default 0.9: a video that decodes fewer of its
-    container's frames is left out as truncated)."""
+    """Prepare every video of a raw manifest — the user's (`raw_manifest`), one a format adapter writes for a
+    dataset folder (`root`, `format`, `format_options`: `signlip.data.formats`), or the built-in synthetic set's
+    (`synthetic`: its generator's arguments and `kind`) — into the clip cache. `prepare`: fps, n_frames, size, gray,
+    roi, and for roi=mediapipe margin, smoothing, models_dir, face_model; min_decoded_fraction (default 0.9: a video
+    that decodes fewer of its container's frames is left out as truncated)."""
     settings = dict(prepare or {})
+    if root and not raw_manifest:
+        from signlip.data.formats import raw_manifest_from
+
+        raw_manifest = raw_manifest_from(format, root, format_options, manifests_dir, "clips")
     if settings.get("roi", "auto") == "auto":
         # The built-in synthetic videos are mouth crops already; a user's videos are full faces by default.
         settings["roi"] = "mediapipe" if raw_manifest else "none"
@@ -142,8 +173,8 @@ def prepare_clips(raw_manifest: str | None = None, synthetic: dict[str, Any] | N
                            settings.get("min_decoded_fraction", MIN_DECODED_FRACTION))
     fingerprint = clip_fingerprint(settings, face_model)
     cache, manifest_out = prepared_locations(raw_manifest, cache_dir, manifests_dir, fingerprint)
-    return run_prepare(items, fn.prepare, cache, fingerprint, manifest_out, workers=workers,
-                       overwrite=overwrite, group_column="speaker", description="prepare videos")
+    return require_usable(run_prepare(items, fn.prepare, cache, fingerprint, manifest_out, workers=workers,
+                                      overwrite=overwrite, group_column="speaker", description="prepare videos"))
 
 
 def synthetic_folder(root: str | Path, settings: dict[str, Any]) -> Path:
@@ -260,16 +291,18 @@ def _load_split(m: Manifest, split: str, classes: list[str], preload: bool) -> C
 def build_clip_data(manifest: str | None = None, raw_manifest: str | None = None,
                     synthetic: dict[str, Any] | None = None, cache_dir: str = "data/cache/clips",
                     prepare: dict[str, Any] | None = None, manifests_dir: str = "data/manifests",
+                    root: str | None = None, format: str = "auto", format_options: dict[str, Any] | None = None,
                     augment: dict[str, Any] | None = None,
                     mean: list[float] | None = None, std: list[float] | None = None, preload_limit_mb: int = 2048,
                     workers: int = 2, seed: int = 0, val_fraction: float = 0.15, test_fraction: float = 0.15,
                     preprocessing: dict[str, Any] | None = None, splits: tuple[str, ...] = SPLITS) -> DataBundle:
-    """Clip data module. `manifest`: a prepared manifest; else `raw_manifest` (videos) or the synthetic set is
-    prepared into `cache_dir` first (resumable: only new videos are decoded; see `prepare_clips`). The model gets
-    the number of classes and of channels (1 gray, 3 RGB) from the data."""
+    """Clip data module. `manifest`: a prepared manifest; else `raw_manifest` (videos), a dataset folder `root` (in
+    the layout `format`, see `signlip.data.formats`) or the synthetic set is prepared into `cache_dir` first
+    (resumable: only new videos are decoded; see `prepare_clips`). The model gets the number of classes and of
+    channels (1 gray, 3 RGB) from the data."""
     if manifest is None:
-        manifest = str(prepare_clips(raw_manifest, synthetic, cache_dir, prepare, manifests_dir, seed,
-                                     workers).manifest)
+        manifest = str(prepare_clips(raw_manifest, synthetic, cache_dir, prepare, manifests_dir, root, format,
+                                     format_options, seed, workers).manifest)
     m = read_manifest(manifest, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction,
                       required=tuple(splits))
     fingerprint = read_fingerprint([m.paths[i] for s in splits for i in m.rows(s)])

@@ -14,6 +14,7 @@ Frames in: RGB `(T, H, W, 3)` or gray `(T, H, W)` uint8. Clips out: `(T, 64, 96)
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -78,11 +79,13 @@ class FaceTracker:
         )
         self.landmarker = vision.FaceLandmarker.create_from_options(options)
 
-    def __call__(self, frame: np.ndarray, timestamp_ms: int) -> np.ndarray:
+    def __call__(self, frame: np.ndarray, timestamp_ms: int, size: tuple[int, int] | None = None) -> np.ndarray:
+        """`size`: (H, W) of the image the landmarks are wanted in pixels of (a shrunk copy of this frame; default
+        the frame's own)."""
         import mediapipe as mp
 
         rgb = _as_rgb(frame[None])[0]
-        h, w = rgb.shape[:2]
+        h, w = size or rgb.shape[:2]
         out = np.full((478, 3), np.nan, dtype=np.float32)
         image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
         result = self.landmarker.detect_for_video(image, timestamp_ms)  # timestamps must increase
@@ -238,15 +241,17 @@ def crop_transforms(geometry: np.ndarray, size: tuple[int, int] = ROI_SIZE) -> n
     return m
 
 
-def warp_crops(frames: np.ndarray, geometry: np.ndarray, size: tuple[int, int] = ROI_SIZE,
+def warp_crops(frames: np.ndarray | Sequence[np.ndarray], geometry: np.ndarray, size: tuple[int, int] = ROI_SIZE,
                gray: bool = True) -> np.ndarray:
     """Cut each frame's mouth box (cx, cy, w, θ) out upright and resize it to `size` = (H, W); parts outside the
-    frame repeat the edge. frames `(T, H0, W0[, 3])` uint8 → `(T, H, W)` gray or `(T, H, W, 3)` uint8."""
+    frame repeat the edge. frames `(T, H0, W0[, 3])` uint8 (or a list of such frames) → `(T, H, W)` gray or
+    `(T, H, W, 3)` uint8."""
     import cv2
 
     geometry = np.asarray(geometry, dtype=np.float64)
     out_h, out_w = size
-    out = np.empty((len(frames), out_h, out_w) + (() if gray else frames.shape[3:]), dtype=np.uint8)
+    channels = () if gray or not len(frames) else frames[0].shape[2:]
+    out = np.empty((len(frames), out_h, out_w) + channels, dtype=np.uint8)
     for i, (f, g) in enumerate(zip(frames, geometry)):
         # A box wider than the crop is warped at its own scale first, then shrunk with INTER_AREA: a warp straight
         # to a much smaller size samples (aliases) instead of averaging.
@@ -321,8 +326,40 @@ def track_face(frames: np.ndarray, model_path: str | Path, fps: float = 25.0) ->
     return best
 
 
+def track_video(
+    path: str | Path,
+    model_path: str | Path,
+    fps: float,
+    keep: Callable[[int], np.ndarray],
+    max_side: int | None = None,
+    stats: dict | None = None,
+) -> tuple[list[np.ndarray | None], np.ndarray]:
+    """`track_face` on a video file while it decodes, in one pass that holds only the frames a clip keeps: returns
+    `read_kept_frames`' list (frames at `fps` shrunk to `max_side` at the indices `keep(length)` picks, None elsewhere)
+    and the landmarks `(T, 478, 3)` of every frame in those frames' pixels.
+
+    The tracker sees each frame at its source size (MediaPipe resizes internally; for a video within `max_side` these
+    are exactly the frames `read_frames` gives). When the face is missing in most frames the whole video is read and
+    handed to `track_face`, which also tries it turned (a sideways phone video)."""
+    from signlip.data.clips.video import _target_size, read_frames, read_kept_frames
+
+    landmarks: list[np.ndarray] = []
+    sizes: list[tuple[int, int]] = []  # the kept frames' (H, W): all are shrunk to the first frame's target size
+    with FaceTracker(model_path) as tracker:
+        def on_frame(rgb: np.ndarray, index: int) -> None:
+            sizes.append(sizes[0] if sizes else _target_size(rgb.shape, None, max_side))
+            landmarks.append(tracker(rgb, round(index * 1000.0 / fps), size=sizes[0]))
+
+        frames = read_kept_frames(path, fps, keep, max_side=max_side, on_frame=on_frame, stats=stats)
+    found = ~np.isnan(np.stack(landmarks)[:, :, 0]).any(axis=1)
+    if found.mean() >= 0.5:
+        return frames, np.stack(landmarks)
+    whole = read_frames(path, fps=fps, max_side=max_side)
+    return list(whole), track_face(whole, model_path, fps=fps)
+
+
 def mouth_roi_clip(
-    frames: np.ndarray,
+    frames: np.ndarray | Sequence[np.ndarray | None],
     model_path: str | Path,
     margin: float = 0.35,
     smoothing: float = 0.6,
@@ -331,6 +368,7 @@ def mouth_roi_clip(
     gray: bool = True,
     source: str = "",
     landmarks: np.ndarray | None = None,
+    keep: np.ndarray | None = None,
 ) -> np.ndarray:
     """`roi=mediapipe`: full RGB frames `(T, H0, W0, 3)` → mouth clip `(T, H, W)` uint8 (gray) centred on the lips,
     turned so the lip corners lie level (roll-corrected: a tilted or sideways face gives an upright mouth).
@@ -338,10 +376,14 @@ def mouth_roi_clip(
     `source` (the video's path) only appears in error messages. Raises SignlipError when the model file is missing or
     no face is found in the whole clip; a few frames without a face are interpolated from their neighbours.
     `landmarks`: the frames' face landmarks `(T, 478, 3)` when a tracker already ran over them (streaming).
+    `keep`: crop only the frames at these indices (the box still comes from all frames' landmarks); frames not kept
+    may then be None.
     """
     if landmarks is None:
-        landmarks = track_face(frames, model_path, fps=fps)
+        landmarks = track_face(np.asarray(frames), model_path, fps=fps)
     geometry = mouth_geometry(landmarks, margin=margin, smoothing=smoothing, aspect=size[1] / size[0], source=source)
+    if keep is not None:
+        frames, geometry = [frames[i] for i in keep], geometry[keep]
     return warp_crops(frames, geometry, size=size, gray=gray)
 
 
@@ -362,7 +404,7 @@ def roi_box(
 
 
 def extract_roi(
-    frames: np.ndarray,
+    frames: np.ndarray | Sequence[np.ndarray | None],
     method: str = "mediapipe",
     *,
     model_path: str | Path | None = None,
@@ -374,14 +416,19 @@ def extract_roi(
     gray: bool = True,
     source: str = "",
     landmarks: np.ndarray | None = None,
+    keep: np.ndarray | None = None,
 ) -> np.ndarray:
     """Dispatch on the ROI method name from config (`mediapipe`, `none`, `box`); same output as the method functions.
-    `landmarks`: face landmarks of the frames already tracked (roi=mediapipe, streaming)."""
+    `landmarks`: face landmarks of the frames already tracked (roi=mediapipe, streaming). `keep`: indices of the frames
+    to crop (a clip's temporal sampling, done before the per-frame work: the same output as sampling after it);
+    frames not kept may be None."""
     if method == "mediapipe":
         if model_path is None:
             raise SignlipError(f"roi=mediapipe needs the face model path — {_MODEL_HINT}")
         return mouth_roi_clip(frames, model_path, margin=margin, smoothing=smoothing, size=size, fps=fps, gray=gray,
-                              source=source, landmarks=landmarks)
+                              source=source, landmarks=landmarks, keep=keep)
+    if keep is not None:
+        frames = np.stack([frames[i] for i in keep])
     if method == "none":
         return roi_none(frames, size=size, gray=gray)
     if method == "box":

@@ -13,7 +13,7 @@ Typical call from `prepare`::
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -216,31 +216,14 @@ def temporal_sample(frames: np.ndarray, n_frames: int, pad: str = "both") -> np.
     return frames[temporal_indices(len(frames), n_frames, pad)]
 
 
-def iter_frames(
-    path: str | Path,
-    fps: float | None = None,
-    size: tuple[int, int] | None = None,
-    gray: bool = False,
-    max_side: int | None = None,
-    stats: dict | None = None,
-) -> Iterator[np.ndarray]:
-    """Decode a video frame by frame: gray `(H, W)` or RGB `(H, W, 3)` uint8, resampled to `fps` as it goes — the
-    same frames `read_frames` returns, without holding the whole video (streaming, long files).
+def _resampled(path: str | Path, fps: float | None, stats: dict | None) -> Iterator[np.ndarray]:
+    """Decoded BGR frames resampled to `fps` (None: every frame), the same array object repeated when upsampling.
 
     Resampling is nearest in time to t0, t0 + 1/fps, …: a decoded frame is emitted for every target time that lies
-    nearer to it than to its neighbours, which is known once the next frame's timestamp has arrived. `stats`: see
-    `_decode` (decoded vs the container's frame count)."""
-    target = size
+    nearer to it than to its neighbours, which is known once the next frame's timestamp has arrived."""
     previous: tuple[np.ndarray, float] | None = None
     t0, k = None, 0  # first timestamp, index of the next target time
-    for frame_bgr, t in _decode(path, stats):
-        if target is None:
-            h, w = frame_bgr.shape[:2]
-            if max_side is not None and max(h, w) > max_side:
-                s = max_side / max(h, w)
-                h, w = max(1, round(h * s)), max(1, round(w * s))
-            target = (h, w)
-        frame = _convert(frame_bgr, target, gray)
+    for frame, t in _decode(path, stats):
         if fps is None:
             yield frame
             continue
@@ -256,6 +239,43 @@ def iter_frames(
         while k <= math.floor(last * fps + 1e-3):
             yield previous[0]
             k += 1
+
+
+def _target_size(shape: tuple[int, ...], size: tuple[int, int] | None, max_side: int | None) -> tuple[int, int]:
+    """(H, W) the frames of a video are converted to, from its first frame's shape."""
+    if size is not None:
+        return size
+    h, w = shape[:2]
+    if max_side is not None and max(h, w) > max_side:
+        s = max_side / max(h, w)
+        h, w = max(1, round(h * s)), max(1, round(w * s))
+    return h, w
+
+
+def iter_frames(
+    path: str | Path,
+    fps: float | None = None,
+    size: tuple[int, int] | None = None,
+    gray: bool = False,
+    max_side: int | None = None,
+    stats: dict | None = None,
+) -> Iterator[np.ndarray]:
+    """Decode a video frame by frame: gray `(H, W)` or RGB `(H, W, 3)` uint8, resampled to `fps` as it goes — the
+    same frames `read_frames` returns, without holding the whole video (streaming, long files). `stats`: see
+    `_decode` (decoded vs the container's frame count)."""
+    target, source, frame = None, None, None
+    for bgr in _resampled(path, fps, stats):
+        target = target or _target_size(bgr.shape, size, max_side)
+        if bgr is not source:  # a repeated frame (upsampling) is converted once; dropped ones never
+            source, frame = bgr, _convert(bgr, target, gray)
+        yield frame
+
+
+def _no_frames(path: str | Path, stats: dict) -> SignlipError:
+    declared = stats.get("container_frames", -1)
+    of = f" (decoded 0 of the {declared} frames its container declares)" if declared > 0 else ""
+    return SignlipError(f"no frames could be decoded from {path}{of} — the file is damaged, truncated or uses a "
+                        f"codec this OpenCV build cannot read; {_REENCODE}")
 
 
 def read_frames(
@@ -278,11 +298,61 @@ def read_frames(
     stats = {} if stats is None else stats
     frames = list(iter_frames(path, fps=fps, size=size, gray=gray, max_side=max_side, stats=stats))
     if not frames:
-        declared = stats.get("container_frames", -1)
-        of = f" (decoded 0 of the {declared} frames its container declares)" if declared > 0 else ""
-        raise SignlipError(f"no frames could be decoded from {path}{of} — the file is damaged, truncated or uses a "
-                           f"codec this OpenCV build cannot read; {_REENCODE}")
+        raise _no_frames(path, stats)
     return np.stack(frames)
+
+
+def read_kept_frames(
+    path: str | Path,
+    fps: float | None,
+    keep: Callable[[int], np.ndarray],
+    max_side: int | None = None,
+    on_frame: Callable[[np.ndarray, int], None] | None = None,
+    stats: dict | None = None,
+    budget_mb: float = 1024,
+) -> list[np.ndarray | None]:
+    """Decode a video once for a clip that keeps only some frames: `read_frames`' RGB frames at `fps`, but only
+    those at the indices `keep(length)` picks are converted and shrunk to `max_side`.
+
+    Returns a list as long as the video at `fps` holding `read_frames(path, fps, max_side=…)`'s frame at each kept
+    index and None elsewhere. `on_frame(rgb, index)` sees every frame at `fps` at
+    its source size first (a face tracker: MediaPipe resizes internally, so shrinking every frame for it is wasted
+    work). Source frames are held while they fit `budget_mb`; a longer video has its kept frames decoded again (the
+    same frames), so memory stays bounded. SignlipError as `read_frames`.
+    """
+    import cv2
+
+    stats = {} if stats is None else stats
+    held: list[np.ndarray] | None = []
+    held_bytes, length, first_shape = 0, 0, None
+    source, rgb = None, None
+    for bgr in _resampled(path, fps, stats):
+        first_shape = first_shape or bgr.shape
+        if on_frame is not None:
+            if bgr is not source:
+                source, rgb = bgr, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            on_frame(rgb, length)
+        if held is not None:
+            held_bytes += bgr.nbytes if not held or bgr is not held[-1] else 0  # a repeat is the same array
+            held.append(bgr)
+            if held_bytes > budget_mb * 2**20:
+                held = None
+        length += 1
+    if not length:
+        raise _no_frames(path, stats)
+    kept = np.asarray(keep(length), dtype=np.int64)
+    wanted = set(kept.tolist())
+    target = _target_size(first_shape, None, max_side)
+    frames: list[np.ndarray | None] = [None] * length
+    pairs = enumerate(held) if held is not None else enumerate(_resampled(path, fps, None))
+    for i, bgr in pairs:
+        if i in wanted:
+            frames[i] = _convert(bgr, target, False)
+        if i >= kept.max():
+            break
+    if any(frames[i] is None for i in wanted):  # the second decode gave fewer frames than the first
+        raise SignlipError(f"{path} decoded differently on a second read — {_REENCODE}")
+    return frames
 
 
 def check_decoded(stats: dict, min_fraction: float, source: str = "") -> str | None:

@@ -31,6 +31,7 @@ from signlip.data.cache import (
     check_fingerprint,
     prepared_locations,
     read_raw_items,
+    require_usable,
     run_prepare,
 )
 from signlip.data.holistic.augment import HolisticBatchTransform
@@ -53,17 +54,28 @@ HANDLESS_CHOICES = ("error", "skip")
 
 # --- prepare ------------------------------------------------------------------------------------------------------
 class HolisticVideoPreparer:
-    """Picklable per-video work for `run_prepare`: MediaPipe face + hands + pose → float32 (T, 543, 3)."""
+    """Picklable per-video work for `run_prepare`: MediaPipe face + hands + pose → float32 (T, 543, 3). The video is
+    a file, or a folder of frames (`signlip.data.frame_folder`; its rate from the row's `fps` column)."""
 
     def __init__(self, models_dir: str, mirrored_input: bool, min_confidence: float, face: bool, pose: bool):
         self.models_dir, self.mirrored_input, self.min_confidence = models_dir, mirrored_input, min_confidence
         self.face, self.pose = face, pose
 
     def __call__(self, item: Item) -> np.ndarray:
-        from signlip.data.holistic.extract import extract_holistic
+        from signlip.data.clips.frame_range import cut_frame_range, frame_range
+        from signlip.data.frame_folder import frame_folder_fps, read_frame_folder
+        from signlip.data.holistic.extract import extract_holistic, read_video_rgb
 
-        arr = extract_holistic(item.source, self.models_dir, mirrored_input=self.mirrored_input, face=self.face,
-                               pose=self.pose, min_confidence=self.min_confidence)
+        video, fps = item.source, None
+        if Path(item.source).is_dir():  # a sentence as its frames (PHOENIX)
+            video, fps = read_frame_folder(item.source), frame_folder_fps(item.extra)
+        elif frame_range(item.extra) is not None:
+            video, fps = read_video_rgb(item.source)
+        if frame_range(item.extra) is not None:  # a stretch of a longer video (WLASL): every decoded frame counts
+            video = cut_frame_range(video, item.extra)
+        arr = extract_holistic(video, self.models_dir, fps=fps,
+                               mirrored_input=self.mirrored_input, face=self.face, pose=self.pose,
+                               min_confidence=self.min_confidence)
         if not hand_present(arr).any():
             # Left out and listed in the report: a sign without a hand cannot be classified.
             raise SignlipError(f"no hand found in any of its {len(arr)} frames")
@@ -82,6 +94,25 @@ class GislrSequencePreparer:
         return arr
 
 
+class HolisticItemPreparer:
+    """Picklable per-item work for `run_prepare`, chosen by the file's suffix: a `.pose` file is read
+    (`signlip.data.formats.pose`), anything else is a video (a file or a folder of frames) for MediaPipe (`video`,
+    None when there is none)."""
+
+    def __init__(self, video: HolisticVideoPreparer | None):
+        from signlip.data.formats.pose import PoseFilePreparer
+
+        self.video, self.pose_file = video, PoseFilePreparer()
+
+    def __call__(self, item: Item) -> np.ndarray:
+        from signlip.data.formats.pose import POSE_SUFFIX
+
+        if Path(item.source).suffix.lower() == POSE_SUFFIX:
+            return self.pose_file(item)
+        assert self.video is not None  # built with one whenever an item is not a .pose file
+        return self.video(item)
+
+
 def _video_fingerprint(preparer: HolisticVideoPreparer) -> dict[str, Any]:
     from signlip.data.clips.roi import model_sha256
     from signlip.data.holistic.extract import model_path
@@ -93,25 +124,54 @@ def _video_fingerprint(preparer: HolisticVideoPreparer) -> dict[str, Any]:
 
 
 @PREPARERS.register("holistic")
-def prepare_holistic(format: str = "videos", raw_manifest: str | None = None, root: str | None = None,
+def prepare_holistic(format: str = "auto", raw_manifest: str | None = None, root: str | None = None,
                      cache_dir: str = "data/cache/holistic", manifests_dir: str = "data/manifests",
                      prepare: dict[str, Any] | None = None, limit: int | None = None, seed: int = 0, workers: int = 2,
-                     overwrite: bool = False) -> PrepareResult:
+                     overwrite: bool = False, format_options: dict[str, Any] | None = None,
+                     write_pose: bool = False) -> PrepareResult:
     """Prepare holistic landmarks into `cache_dir` + a prepared manifest (parallel, resumable, with a report).
 
     `format="videos"`: run MediaPipe over every video of `raw_manifest` (`path,label[,split][,signer]`).
     `format="gislr"`: convert the GISLR folder `root` (train.csv + parquet files); participants become signers and
     the manifest has no split column, so training makes a seeded signer-disjoint split. Samples with no hand in any
     frame are left out and listed in `prepare_report.csv`. `prepare`: the MediaPipe settings (format=videos), the
-    arguments of `HolisticVideoPreparer`. `limit`: only the first N rows (quick checks), in either format."""
-    if format == "videos":
+    arguments of `HolisticVideoPreparer`. `limit`: only the first N rows (quick checks), in either format.
+    Any other `format` (or `auto` with a `root`): the adapter of `signlip.data.formats` writes the raw manifest of
+    videos (or `.pose` files: data.format=pose) from the dataset folder `root`. A raw-manifest row whose file ends in
+    `.pose` is read with pose-format, any other is a video for MediaPipe. `write_pose`: also write each prepared
+    array as `<cache>/<key>.pose` beside its `.npy`, for pose-format's viewers."""
+    from signlip.data.formats import MANIFEST_FORMATS, raw_manifest_from
+
+    if format == "auto":
+        format = "gislr" if root and (Path(root).expanduser() / "train.csv").is_file() else \
+            ("videos" if raw_manifest or not root else format)
+    if format not in (*MANIFEST_FORMATS, "gislr"):
+        raw_manifest = raw_manifest_from(format, root or "", format_options, manifests_dir, "holistic")
+        format = "videos"
+    if format in MANIFEST_FORMATS:
         if not raw_manifest:
             raise SignlipError("nothing to prepare — give data.raw_manifest=<videos.csv> (columns path,label"
                                "[,split][,signer]), or data.format=gislr data.root=<folder with train.csv>")
-        fn: Any = HolisticVideoPreparer(**(prepare or {}))
-        fingerprint = _video_fingerprint(fn)  # also checks that the MediaPipe models exist
+        from signlip.data.formats.pose import POSE_SUFFIX, _pose_format
+
         items = read_raw_items(raw_manifest, seed=seed)[:limit]
-        source, description = raw_manifest, "MediaPipe holistic"
+        if items and all(Path(item.source).suffix.lower() == ".npy" for item in items):
+            # Arrays already in the (T, 543, 3) layout (class folders of .npy): nothing to extract, the data module
+            # reads the manifest as it is; one array is checked here so a wrong layout is one line now.
+            load_holistic(next((i.source for i in items if Path(i.source).is_file()), items[0].source))
+            return PrepareResult(Path(raw_manifest), Path(raw_manifest).parent, 0, len(items), [])
+        n_pose = sum(Path(item.source).suffix.lower() == POSE_SUFFIX for item in items)
+        video = HolisticVideoPreparer(**(prepare or {})) if n_pose < len(items) or not items else None
+        fn: Any = HolisticItemPreparer(video)
+        # The source kind: .pose files need no MediaPipe model (and their cache is not a video cache).
+        fingerprint = _video_fingerprint(video) if video else {}  # also checks that the MediaPipe models exist
+        if n_pose:
+            _pose_format()  # fail before any work when pose-format is missing
+            fingerprint = {**fingerprint, "kind": "holistic_landmarks", "layout": "face/left_hand/pose/right_hand",
+                           "source": "pose_file" if video is None else "mediapipe_tasks+pose_file"}
+        source = raw_manifest
+        description = "MediaPipe holistic" if video and not n_pose else "pose files" if not video else \
+            "MediaPipe holistic + pose files"
     elif format == "gislr":
         from signlip.data.formats.gislr import _pyarrow_parquet, read_gislr_index
 
@@ -126,15 +186,15 @@ def prepare_holistic(format: str = "videos", raw_manifest: str | None = None, ro
         fn = GislrSequencePreparer()
         source, description = str(Path(root).expanduser() / "train.csv"), "GISLR parquet"
     else:
-        raise SignlipError(f"data.format={format} — choose videos (data.raw_manifest=<videos.csv>) or gislr "
-                           f"(data.root=<folder with train.csv>)")
+        raise AssertionError(format)  # every other format became a raw manifest above
     # Named by the fingerprint too: other MediaPipe settings or models get their own cache, never a refusal.
     cache, manifest_out = prepared_locations(source, cache_dir, manifests_dir, fingerprint)
-    result = run_prepare(items, fn, cache, fingerprint, manifest_out, workers=workers, overwrite=overwrite,
-                         group_column="signer", description=description)
-    if result.prepared + result.reused == 0:
-        raise SignlipError(f"no usable sample among {len(items)} — every one was left out; reasons in "
-                           f"{cache / 'prepare_report.csv'}")
+    result = require_usable(run_prepare(items, fn, cache, fingerprint, manifest_out, workers=workers,
+                                        overwrite=overwrite, group_column="signer", description=description))
+    if write_pose:
+        from signlip.data.formats.pose import write_pose_files
+
+        write_pose_files(result.manifest)
     return result
 
 
@@ -143,9 +203,12 @@ class HolisticDataset:
     """One split in memory: normalised preset points of all samples, concatenated.
 
     points (ΣT', K, 3) float32 (NaN = missing), offsets (N + 1,), labels (N,). `__getitems__` pads a batch to its
-    longest sequence: x (B, T, K, 3) (padding 0), mask (B, T) prefix, y (B,), index (B,)."""
+    longest sequence: x (B, T, K, 3) (padding 0), mask (B, T) prefix, y (B,), index (B,). With `targets` (gloss
+    sentences, `signlip.data.glosses`) y is (B, L) padded gloss ids and y_lengths (B,) their lengths; labels are then
+    all 0 (a sentence has no class)."""
 
-    def __init__(self, sequences: list[np.ndarray], labels: np.ndarray, groups: list[str], paths: list[str]):
+    def __init__(self, sequences: list[np.ndarray], labels: np.ndarray, groups: list[str], paths: list[str],
+                 targets: list[np.ndarray] | None = None):
         self.lengths = np.asarray([len(s) for s in sequences], dtype=np.int64)
         self.offsets = np.concatenate([[0], np.cumsum(self.lengths)])
         k = sequences[0].shape[1]
@@ -154,6 +217,7 @@ class HolisticDataset:
         self.y = torch.from_numpy(labels)
         self.groups = np.asarray(groups)
         self.paths = paths
+        self.targets = targets
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -166,6 +230,11 @@ class HolisticDataset:
         for row, i in enumerate(indices):
             x[row, : lengths[row]] = self.points[self.offsets[i]: self.offsets[i + 1]]
         mask = torch.arange(t)[None, :] < torch.from_numpy(lengths)[:, None]  # (B, T)
+        if self.targets is not None:
+            from signlip.data.glosses import pad_targets
+
+            y, y_lengths = pad_targets([self.targets[i] for i in indices])
+            return {"x": x, "mask": mask, "y": y, "y_lengths": y_lengths, "index": idx}
         return {"x": x, "mask": mask, "y": self.y[idx], "index": idx}
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
@@ -194,9 +263,12 @@ def load_holistic(path: str) -> np.ndarray:
 def load_split(m: Manifest, split: str, classes: list[str], settings: dict[str, Any],
                on_handless: str) -> tuple[HolisticDataset, list[str]]:
     """Load and normalise every sample of one split; returns the dataset and the handless files left out."""
+    from signlip.data.glosses import encode
+
     rows = m.rows(split)
-    row_labels = label_indices(m, split, classes)
-    sequences, labels, groups, paths, handless, empty = [], [], [], [], [], []
+    glosses = m.target == "glosses"  # `classes` is then the vocabulary + the glosses only val/test hold
+    row_labels = np.zeros(len(rows), np.int64) if glosses else label_indices(m, split, classes)
+    sequences, labels, groups, paths, handless, empty, targets = [], [], [], [], [], [], []
     for i, label in zip(rows, row_labels):
         pts, info = select_normalize(load_holistic(m.paths[i]), settings["preset"], settings["max_len"],
                                      settings["drop_handless"], settings["long_mode"], source=m.paths[i])
@@ -207,6 +279,8 @@ def load_split(m: Manifest, split: str, classes: list[str], settings: dict[str, 
             empty.append(m.paths[i])
         sequences.append(pts)
         labels.append(label)
+        if glosses:
+            targets.append(encode(m.labels[i], classes))
         groups.append(m.groups[i])
         paths.append(m.paths[i])
     if handless and on_handless == "error":
@@ -222,7 +296,8 @@ def load_split(m: Manifest, split: str, classes: list[str], settings: dict[str, 
         console.print(f"[yellow]warning:[/yellow] {len(empty)} {split} sample(s) entirely NaN (no landmarks detected), "
                       f"{'trained' if split == 'train' else 'scored'} on zeros: {shown} — re-extract or remove them",
                       soft_wrap=True)
-    return HolisticDataset(sequences, np.asarray(labels, dtype=np.int64), groups, paths), handless
+    return HolisticDataset(sequences, np.asarray(labels, dtype=np.int64), groups, paths,
+                           targets if glosses else None), handless
 
 
 def source_fingerprint(paths: list[str]) -> dict[str, Any]:
@@ -241,21 +316,25 @@ def source_fingerprint(paths: list[str]) -> dict[str, Any]:
 
 
 def _synthetic_manifest(synthetic: dict[str, Any] | None) -> str:
-    from signlip.data.holistic.synthetic import make_synthetic_holistic
+    """The built-in set `synthetic.kind` names: isolated `signs` (classes) or signed `sentences` (glosses)."""
+    from signlip.data.holistic.synthetic import make_synthetic_holistic, make_synthetic_sentences
 
-    return str(make_synthetic_holistic(**(synthetic or {})))
+    synthetic = dict(synthetic or {})
+    kind = synthetic.pop("kind", "signs")
+    return str((make_synthetic_sentences if kind == "sentences" else make_synthetic_holistic)(**synthetic))
 
 
 @DATASETS.register("holistic")
 def build_holistic_data(manifest: str | None = None, raw_manifest: str | None = None, root: str | None = None,
-                        format: str = "videos", synthetic: dict[str, Any] | None = None,
+                        format: str = "auto", format_options: dict[str, Any] | None = None,
+                        synthetic: dict[str, Any] | None = None,
                         preset: str | list[int] = DEFAULT_PRESET, max_len: int = 384, long_mode: str = "resample",
                         drop_handless: bool = True, on_handless: str = "error",
                         augment: dict[str, Any] | None = None, cache_dir: str = "data/cache/holistic",
                         manifests_dir: str = "data/manifests", prepare: dict[str, Any] | None = None,
                         workers: int = 2, limit: int | None = None, seed: int = 0, val_fraction: float = 0.15,
                         test_fraction: float = 0.15, preprocessing: dict[str, Any] | None = None,
-                        splits: tuple[str, ...] = SPLITS) -> DataBundle:
+                        splits: tuple[str, ...] = SPLITS, write_pose: bool = False) -> DataBundle:
     """Holistic data module (`data=holistic`).
 
     `manifest`: `.npy` files of `(T, 543, 3)` landmarks. Without it, `raw_manifest` (videos) or `root` (GISLR,
@@ -271,7 +350,8 @@ def build_holistic_data(manifest: str | None = None, raw_manifest: str | None = 
     if manifest is None:
         if raw_manifest or root or format == "gislr":
             manifest = str(prepare_holistic(format, raw_manifest, root, cache_dir, manifests_dir, prepare, limit=limit,
-                                            seed=seed, workers=workers).manifest)
+                                            seed=seed, workers=workers, format_options=format_options,
+                                            write_pose=write_pose).manifest)
         else:
             manifest = _synthetic_manifest(synthetic)
     m = read_manifest(manifest, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction,
@@ -283,15 +363,19 @@ def build_holistic_data(manifest: str | None = None, raw_manifest: str | None = 
         if preprocessing.get("source_fingerprint") and fingerprint:
             check_fingerprint(preprocessing["source_fingerprint"], fingerprint, f"data {manifest}")
         classes = list(preprocessing["classes"])
+        if preprocessing.get("target", "label") != m.target:
+            raise SignlipError(f"data {manifest} has a {m.target} column but the checkpoint was trained on "
+                               f"{preprocessing.get('target', 'label')} — evaluate it with data of its kind")
         preset, max_len = preprocessing["preset"], int(preprocessing["max_len"])
         long_mode, drop_handless = preprocessing["long_mode"], bool(preprocessing["drop_handless"])
     else:
-        classes = class_names(m)
+        classes = gloss_vocabulary(m) if m.target == "glosses" else class_names(m)
+    unseen = unseen_in(m, classes, splits)
     preset_indices(preset)  # validates a name or index list before any file is read
     settings = {"preset": preset, "max_len": int(max_len), "long_mode": long_mode, "drop_handless": drop_handless}
     loaded, left_out = {}, []
     for split in splits:
-        loaded[split], handless = load_split(m, split, classes, settings, on_handless)
+        loaded[split], handless = load_split(m, split, classes + unseen, settings, on_handless)
         left_out += handless
     if left_out:
         from signlip.run_logger import console
@@ -303,9 +387,42 @@ def build_holistic_data(manifest: str | None = None, raw_manifest: str | None = 
     aug = dict(augment or {})
     enabled = bool(aug.pop("enabled", True))
     transform = HolisticBatchTransform(preset, augment=aug if enabled else None, max_len=int(max_len))
-    prep = {"kind": "holistic", "classes": classes,
+    prep = {"kind": "holistic", "classes": classes, "target": m.target,
+            **({"most_frequent_sentence": most_frequent_sentence(m, preprocessing)} if m.target == "glosses" else {}),
             **preprocessing_fingerprint(preset, int(max_len), drop_handless, long_mode),
             "source_fingerprint": fingerprint, "manifest": str(Path(manifest).resolve())}
+    glosses = m.target == "glosses"
     return DataBundle(classes=classes, splits=loaded, batch_transform=transform, preprocessing=prep,
-                      model_kwargs={"input_dim": feature_dim(preset), "num_classes": len(classes)},
-                      draw_sample=draw_sample)
+                      model_kwargs={"input_dim": feature_dim(preset),
+                                    "num_classes": len(classes) + 1 if glosses else len(classes)},  # + the blank
+                      draw_sample=draw_sample, target=m.target, unseen=unseen)
+
+
+def most_frequent_sentence(m: Manifest, preprocessing: dict[str, Any] | None) -> str:
+    """The train split's most frequent sentence — the WER baseline, kept in checkpoints for evaluate."""
+    from collections import Counter
+
+    if preprocessing and preprocessing.get("most_frequent_sentence") is not None:
+        return preprocessing["most_frequent_sentence"]
+    return Counter(m.labels[i] for i in m.rows("train")).most_common(1)[0][0] if m.rows("train") else ""
+
+
+def gloss_vocabulary(m: Manifest) -> list[str]:
+    from signlip.data.glosses import vocabulary
+
+    return vocabulary([m.labels[i] for i in m.rows("train")])
+
+
+def unseen_in(m: Manifest, classes: list[str], splits: tuple[str, ...]) -> list[str]:
+    """Glosses of val/test outside the vocabulary, listed once (WER counts them; no training can learn them)."""
+    if m.target != "glosses":
+        return []
+    from signlip.data.glosses import unseen_glosses
+    from signlip.run_logger import console
+
+    unseen = unseen_glosses(classes, [m.labels[i] for s in splits if s != "train" for i in m.rows(s)])
+    if unseen:
+        console.print(f"[yellow]note:[/yellow] {len(unseen)} gloss(es) appear only outside the train split "
+                      f"({', '.join(unseen[:8])}{' …' if len(unseen) > 8 else ''}) — the model cannot learn them; "
+                      f"the WER counts each as an error", soft_wrap=True)
+    return unseen

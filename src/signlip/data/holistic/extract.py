@@ -20,6 +20,7 @@ flickers, so hands are assigned per frame by this rule:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -48,24 +49,41 @@ def model_path(models_dir: str | Path, kind: str) -> Path:
     return path
 
 
-def read_video_rgb(path: str | Path, max_frames: int | None = None) -> tuple[np.ndarray, float]:
-    """Decode a video with OpenCV → (frames (T, H, W, 3) RGB uint8, fps). SignlipError if unreadable."""
+def iter_video_rgb(path: str | Path, max_frames: int | None = None) -> tuple[Iterator[np.ndarray], float]:
+    """Open a video with OpenCV → (its frames (H, W, 3) RGB uint8 one by one, fps). SignlipError if unreadable."""
     import cv2
 
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
         raise SignlipError(f"{path}: OpenCV cannot open this video — check the file or re-encode it (e.g. H.264 mp4)")
     fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
-    frames = []
-    while max_frames is None or len(frames) < max_frames:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
-    cap.release()
+
+    def frames() -> Iterator[np.ndarray]:
+        try:
+            n = 0
+            while max_frames is None or n < max_frames:
+                ok, frame = cap.read()
+                if not ok:
+                    break
+                n += 1
+                yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+        finally:
+            cap.release()
+
+    return frames(), float(fps if 1 <= fps <= 1000 else 30.0)
+
+
+def _no_frame(path: str | Path) -> SignlipError:
+    return SignlipError(f"{path}: no frame could be decoded — check the file or re-encode it")
+
+
+def read_video_rgb(path: str | Path, max_frames: int | None = None) -> tuple[np.ndarray, float]:
+    """Decode a video with OpenCV → (frames (T, H, W, 3) RGB uint8, fps). SignlipError if unreadable."""
+    frames, fps = iter_video_rgb(path, max_frames)
+    frames = list(frames)
     if not frames:
-        raise SignlipError(f"{path}: no frame could be decoded — check the file or re-encode it")
-    return np.stack(frames), float(fps if 1 <= fps <= 1000 else 30.0)
+        raise _no_frame(path)
+    return np.stack(frames), fps
 
 
 def _points(landmarks) -> np.ndarray:
@@ -190,15 +208,17 @@ def extract_holistic(frames: np.ndarray | str | Path, models_dir: str | Path = "
     frames: RGB uint8 `(T, H, W, 3)` or a video path (decoded with OpenCV). models_dir holds hand_landmarker.task,
     face_landmarker.task and pose_landmarker_full.task (missing file → SignlipError naming it). `face=False` /
     `pose=False` skip those landmarkers (their points stay NaN; pose still helps assign hands when on)."""
-    if isinstance(frames, (str, Path)):
-        frames, video_fps = read_video_rgb(frames)
+    path = frames if isinstance(frames, (str, Path)) else None
+    if path is not None:  # tracked as it decodes: the whole video is never held
+        frames, video_fps = iter_video_rgb(path)
         fps = fps or video_fps
-    frames = np.asarray(frames)
-    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-        raise SignlipError(f"frames must be RGB uint8 (T, H, W, 3); got {frames.dtype} {tuple(frames.shape)}")
+    else:
+        frames = np.asarray(frames)
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+            raise SignlipError(f"frames must be RGB uint8 (T, H, W, 3); got {frames.dtype} {tuple(frames.shape)}")
     fps = float(fps or 30.0)
     with HolisticTracker(models_dir, mirrored_input, face, pose, min_confidence) as tracker:
-        out = np.full((len(frames), N_POINTS, 3), np.nan, np.float32)
-        for t, frame in enumerate(frames):
-            out[t] = tracker(frame, round(t * 1000.0 / fps))
-        return out
+        out = [tracker(frame, round(t * 1000.0 / fps)) for t, frame in enumerate(frames)]
+    if path is not None and not out:
+        raise _no_frame(path)
+    return np.stack(out) if out else np.full((0, N_POINTS, 3), np.nan, np.float32)

@@ -312,3 +312,83 @@ def make_synthetic_holistic(root: str | Path = "data/synthetic/holistic", n_peop
     write_manifest(manifest, rows, "signer")
     settings_path.write_text(json.dumps(settings, indent=2))  # written last: marks a complete dataset
     return manifest
+
+
+# --- continuous signing: sentences of 2–6 signs --------------------------------------------------------------------
+SENTENCES_FILE = "synthetic_sentences.json"
+
+
+def _sentence(signs: list[int], signer: dict, rng: np.random.Generator, face_tpl: np.ndarray) -> np.ndarray:
+    """One signed sentence (T, 543, 3): each sign's core (the frames its hands are in view), joined by transitions in
+    which every point moves linearly from where one sign ends to where the next begins (3–8 frames, as a signer's
+    hands travel between signs), with a short hands-down lead-in and tail."""
+    cores = []
+    for cls in signs:
+        arr = _sample(cls, signer, rng, face_tpl)
+        present = np.flatnonzero(np.isfinite(arr[:, LEFT_HAND, 0]).any(1) | np.isfinite(arr[:, RIGHT_HAND, 0]).any(1))
+        cores.append(arr[present[0]: present[-1] + 1] if len(present) else arr)
+    pieces = [cores[0]]
+    for nxt in cores[1:]:
+        a, b = pieces[-1][-1], nxt[0]
+        n = int(rng.integers(3, 9))
+        w = (np.arange(1, n + 1) / (n + 1))[:, None, None].astype(np.float32)
+        moving = (1 - w) * a[None] + w * b[None]  # NaN where either end is missing: not detected in transit
+        pieces += [moving + rng.normal(0, 0.004, moving.shape).astype(np.float32), nxt]
+    body = np.concatenate(pieces)
+    lead = np.repeat(body[:1], int(rng.integers(2, 6)), 0)
+    tail = np.repeat(body[-1:], int(rng.integers(2, 6)), 0)
+    lead[:, LEFT_HAND] = lead[:, RIGHT_HAND] = tail[:, LEFT_HAND] = tail[:, RIGHT_HAND] = np.nan  # hands down
+    return np.concatenate([lead, body, tail]).astype(np.float32)
+
+
+def make_synthetic_sentences(root: str | Path = "data/synthetic/sentences", n_people: Sequence[int] = (8, 2, 2),
+                             sentences_per_person: int = 30, n_signs: int = 12,
+                             signs_per_sentence: Sequence[int] = (2, 6), seed: int = 0) -> Path:
+    """Continuous signing: write sentences of `signs_per_sentence` [min, max] signs drawn from the first `n_signs`
+    isolated synthetic signs under `root` (arrays/ + manifest.csv `path,glosses,split,signer` + a settings json);
+    return the manifest. Signers (body size, speed, handedness, …) are disjoint across (train, val, test)
+    = `n_people`; every sentence is a deterministic function of the settings. Idempotent like
+    `make_synthetic_holistic`. About 160 frames × 6.5 kB per sentence (12 signers × 30 ≈ 370 MB)."""
+    low, high = (int(v) for v in signs_per_sentence)
+    if not 1 <= n_signs <= len(CLASSES):
+        raise SignlipError(f"n_signs must be 1..{len(CLASSES)}, got {n_signs}")
+    if not 1 <= low <= high:
+        raise SignlipError(f"signs_per_sentence must be [min, max] with 1 ≤ min ≤ max, got {list(signs_per_sentence)}")
+    if len(n_people) != 3 or min(n_people) < 1:
+        raise SignlipError(f"n_people must be [train, val, test] signers, at least 1 each, got {list(n_people)}")
+    root = Path(root).expanduser()
+    settings = {"version": VERSION, "n_people": [int(v) for v in n_people], "sentences_per_person":
+                int(sentences_per_person), "n_signs": int(n_signs), "signs_per_sentence": [low, high], "seed": seed}
+    manifest, settings_path = root / "manifest.csv", root / SENTENCES_FILE
+    if manifest.is_file() and settings_path.is_file():
+        try:
+            if json.loads(settings_path.read_text()) == settings:
+                return manifest
+        except json.JSONDecodeError:
+            pass
+    if settings_path.is_file() and (root / "arrays").is_dir():
+        shutil.rmtree(root / "arrays")  # ours (the settings file says so) and stale
+    settings_path.unlink(missing_ok=True)
+    n_total = int(sum(n_people))
+    face_tpl = _face_template()
+    signers = _signers(n_total, seed)
+    split_of = _split_signers(n_total, seed, int(n_people[1]), int(n_people[2]))
+    rows = []
+    for si, signer in enumerate(signers):
+        (root / "arrays" / f"s{si:02d}").mkdir(parents=True, exist_ok=True)
+        for r in range(sentences_per_person):
+            rng = np.random.default_rng([seed, si, r, 101])
+            signs = rng.integers(0, n_signs, int(rng.integers(low, high + 1))).tolist()
+            rel = f"arrays/s{si:02d}/sentence_{r:03d}.npy"
+            np.save(root / rel, _sentence(signs, signer, rng, face_tpl))
+            rows.append((rel, " ".join(CLASSES[c][0] for c in signs), split_of[si], f"s{si:02d}"))
+    tmp = manifest.with_suffix(".tmp")
+    with tmp.open("w", newline="") as fh:
+        import csv
+
+        writer = csv.writer(fh)
+        writer.writerow(["path", "glosses", "split", "signer"])
+        writer.writerows(rows)
+    tmp.replace(manifest)
+    settings_path.write_text(json.dumps(settings, indent=2))  # written last: marks a complete dataset
+    return manifest

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from signlip.data.base import SPLITS, BatchTransform, DataBundle
+from signlip.data.cache import PREPARERS, PrepareResult
 from signlip.data.landmarks.augment import augment_landmarks
 from signlip.data.landmarks.picture import draw_sample
 from signlip.data.manifest import Manifest, class_names, read_manifest
@@ -169,13 +170,44 @@ def load_split(manifest: Manifest, split: str, classes: list[str], sequence_leng
                            [manifest.groups[i] for i in rows], [manifest.paths[i] for i in rows])
 
 
+def manifest_from_root(root: str, format: str = "auto", format_options: dict[str, Any] | None = None,
+                       manifests_dir: str = "data/manifests") -> str:
+    """The manifest of the `.npy` files of a dataset folder (`format`: a layout of `signlip.data.formats`, e.g. class
+    folders); the files are read where they are, nothing is converted."""
+    from signlip.data.formats import raw_manifest_from
+
+    options = dict(format_options or {})
+    if format in ("auto", "folders"):
+        options.setdefault("extensions", [".npy"])  # this module reads arrays: videos beside them are not samples
+    return raw_manifest_from(format, root, options, manifests_dir, "landmarks")
+
+
+@PREPARERS.register("landmarks")
+def prepare_landmarks(root: str | None = None, format: str = "auto", format_options: dict[str, Any] | None = None,
+                      manifests_dir: str = "data/manifests", val_fraction: float = 0.15, test_fraction: float = 0.15,
+                      seed: int = 0, workers: int = 1, overwrite: bool = False) -> PrepareResult:
+    """`signlip prepare` for landmarks: write the manifest of the `.npy` files under `root` (`manifest_from_root`)
+    and check that it reads; there is no cache (`cache_dir` is `root`, where the arrays stay)."""
+    if not root:
+        raise SignlipError("landmark .npy files are read directly — nothing to prepare; train with "
+                           "data.manifest=<your manifest>, or give data.root=<folder of class folders of .npy files> "
+                           "to write that manifest")
+    manifest = manifest_from_root(root, format, format_options, manifests_dir)
+    # A missing file or a split training could not use stops here, not at training.
+    m = read_manifest(manifest, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction)
+    return PrepareResult(Path(manifest), Path(root), prepared=0, reused=len(m.paths), failed=[])
+
+
 @DATASETS.register("landmarks")
-def build_landmark_data(manifest: str | None = None, synthetic: dict[str, Any] | None = None, sequence_length: int = 30,
+def build_landmark_data(manifest: str | None = None, root: str | None = None, format: str = "auto",
+                        format_options: dict[str, Any] | None = None, manifests_dir: str = "data/manifests",
+                        synthetic: dict[str, Any] | None = None, sequence_length: int = 30,
                         normalise: str = "sequence", augment: dict[str, Any] | None = None, seed: int = 0,
                         val_fraction: float = 0.15, test_fraction: float = 0.15,
                         preprocessing: dict[str, Any] | None = None, splits: tuple[str, ...] = SPLITS) -> DataBundle:
-    """Landmark data module. With `manifest=None` the built-in synthetic hand dataset is generated and used
-    (`synthetic`: the arguments of `make_synthetic_hands`).
+    """Landmark data module. `manifest`: `.npy` files; else `root`, a dataset folder (`format`: its layout, e.g.
+    class folders, see `signlip.data.formats`), whose manifest is written first (`manifest_from_root`); else the
+    built-in synthetic hand dataset is generated and used (`synthetic`: the arguments of `make_synthetic_hands`).
 
     `preprocessing` (from a checkpoint) reuses the stored classes and statistics instead of recomputing them,
     and checks that the data matches. `normalise`: "sequence" (centre and scale each (T, K, 3) sequence, see
@@ -184,6 +216,8 @@ def build_landmark_data(manifest: str | None = None, synthetic: dict[str, Any] |
     """
     if normalise not in ("sequence", "none"):
         raise SignlipError(f"data.normalise={normalise} — choose sequence or none")
+    if manifest is None and root:
+        manifest = manifest_from_root(root, format, format_options, manifests_dir)
     if manifest is None:
         from signlip.data.landmarks.synthetic import make_synthetic_hands
 
