@@ -78,6 +78,27 @@ def train_in_process(run_dir: Path, overrides: list[str], outputs_root: Path | N
     return run_training(config, settings, run_dir, outputs_root=outputs_root or run_dir.parent)
 
 
+def prepare_in_process(overrides: list[str], capsys) -> tuple[int, str, str]:
+    """What `signlip prepare <overrides>` does, in-process: (exit code, stdout, stderr)."""
+    from signlip.commands.prepare import main as prepare_main
+
+    try:
+        prepare_main(compose("prepare", overrides))
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def read_rows(path) -> list[dict[str, str]]:
+    """The rows of a CSV (a manifest, a report) as dicts."""
+    import csv
+
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
 def run_cli(*args: str, cwd: Path | None = None, timeout: int = 300, env: dict | None = None):
     """Run the installed `signlip` entry point as a user would."""
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}

@@ -202,3 +202,20 @@ def test_train_refuses_a_model_too_strided_for_its_sentences_before_any_step(tmp
                                            r", fewer than the \d+ CTC needs — use a model with less temporal striding"):
         train_in_process(tmp_path / "run", overrides)
     assert not (tmp_path / "run" / "checkpoints" / "last.pt").exists()
+
+
+def test_synthetic_sentences_are_deterministic_signer_disjoint_and_in_the_user_format(tmp_path):
+    from conftest import read_rows
+    from signlip.data.holistic.synthetic import make_synthetic_sentences
+
+    kwargs = {"n_people": (2, 1, 1), "sentences_per_person": 3, "n_signs": 4, "signs_per_sentence": (2, 3)}
+    a = make_synthetic_sentences(tmp_path / "a", **kwargs)
+    b = make_synthetic_sentences(tmp_path / "b", **kwargs)
+    rows = read_rows(a)
+    assert list(rows[0]) == ["path", "glosses", "split", "signer"]
+    assert all(2 <= len(r["glosses"].split()) <= 3 for r in rows)
+    signers = {s: {r["signer"] for r in rows if r["split"] == s} for s in ("train", "val", "test")}
+    assert [len(v) for v in signers.values()] == [2, 1, 1] and not set.intersection(*signers.values())
+    first = np.load(a.parent / rows[0]["path"])
+    assert first.shape[1:] == (543, 3) and first.dtype == np.float32
+    assert np.array_equal(first, np.load(b.parent / rows[0]["path"]), equal_nan=True)  # same settings, same data

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import compose, train_in_process
+from conftest import prepare_in_process, read_rows, train_in_process
 from signlip.data.clips.video import write_video
 from signlip.data.formats import detect_format, raw_manifest_from
 from signlip.errors import SignlipError
@@ -41,33 +40,18 @@ def class_folders(root: Path, splits: dict[str, tuple[str, ...]] | None = None) 
     return root
 
 
-def _rows(path) -> list[dict[str, str]]:
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
-
-
-def _prepare(overrides: list[str], capsys) -> tuple[int, str, str]:
-    from signlip.commands.prepare import main as prepare_main
-
-    try:
-        prepare_main(compose("prepare", overrides))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_flat_folders_with_a_speaker_pattern_prepare_and_train(tmp_path, capsys):
     root = class_folders(tmp_path / "words")
     common = [*LIP, f"data.root={root}", f"data.cache_dir={tmp_path}/c", f"data.manifests_dir={tmp_path}/m",
               "+data.format_options.speaker_pattern='^(s\\d+)_'"]
-    code, out, err = _prepare(common, capsys)
+    code, out, err = prepare_in_process(common, capsys)
     assert code == 0, err
     assert "class folders: 13 file(s), 2 label(s), 6 speaker(s)" in out
     next_line = next(line for line in out.splitlines() if line.startswith("next: signlip train task=lip_cnnlstm"))
     manifest = next_line.split("data.manifest=")[1].strip()
-    rows = _rows(manifest)
+    rows = read_rows(manifest)
     assert len(rows) == 13 and {r["label"] for r in rows} == set(LABELS)
     assert {r["speaker"] for r in rows} == set(SPEAKERS)
     assert not any(".DS_Store" in r["source"] or r["source"].endswith(".txt") for r in rows)
@@ -87,18 +71,18 @@ def test_split_folders_keep_their_splits_and_are_detected(tmp_path, capsys):
     root = class_folders(tmp_path / "signs", {"train": SPEAKERS[:4], "validation": ("s05",), "test": ("s06",)})
     assert detect_format(root, "clips") == "folders"
     raw = raw_manifest_from("auto", root, {}, tmp_path / "m", "clips")
-    rows = _rows(raw)
+    rows = read_rows(raw)
     assert list(rows[0]) == ["path", "label", "split"]  # no speaker pattern: no speaker column
     by_split = {s: sorted(Path(r["path"]).relative_to(root).parts[0] for r in rows if r["split"] == s)
                 for s in ("train", "val", "test")}
     assert by_split == {"train": ["train"] * 9, "val": ["validation"] * 2, "test": ["test"] * 2}
-    assert _rows(raw_manifest_from("folders", root, {}, tmp_path / "m2", "clips")) == rows  # same order every time
+    assert read_rows(raw_manifest_from("folders", root, {}, tmp_path / "m2", "clips")) == rows  # same order every time
     assert "new people" not in capsys.readouterr().out  # split folders: no random-split note
 
 
 def test_no_speaker_pattern_says_the_split_cannot_test_new_people(tmp_path, capsys):
     raw = raw_manifest_from("folders", class_folders(tmp_path / "w"), {}, tmp_path / "m", "clips")
-    assert list(_rows(raw)[0]) == ["path", "label"]
+    assert list(read_rows(raw)[0]) == ["path", "label"]
     out = capsys.readouterr().out
     assert "cannot tell how it does on new people" in out and "speaker_pattern" in out
 
@@ -153,7 +137,7 @@ def test_prepare_that_leaves_every_file_out_exits_2_with_the_report_written(tmp_
     root = tmp_path / "words"
     (root / "train" / "doctor").mkdir(parents=True)
     (root / "train" / "doctor" / "s01_a.mp4").symlink_to(tmp_path / "gone.mp4")  # the only file, missing
-    code, _, err = _prepare([*LIP, f"data.root={root}", "data.format=folders", f"data.cache_dir={tmp_path}/c",
+    code, _, err = prepare_in_process([*LIP, f"data.root={root}", "data.format=folders", f"data.cache_dir={tmp_path}/c",
                              f"data.manifests_dir={tmp_path}/m"], capsys)
     assert code == 2
     lines = err.strip().splitlines()
@@ -161,7 +145,7 @@ def test_prepare_that_leaves_every_file_out_exits_2_with_the_report_written(tmp_
     assert "file not found" in lines[0]
     report = next((tmp_path / "c").glob("*/prepare_report.csv"))
     assert str(report) in lines[0]
-    assert [r["reason"] for r in _rows(report)] == ["file not found"]
+    assert [r["reason"] for r in read_rows(report)] == ["file not found"]
 
 
 def _landmark_folders(root: Path) -> Path:
@@ -182,12 +166,12 @@ def test_landmark_npy_folders_prepare_and_train(tmp_path, capsys):
     _video(root / "train" / "a" / "clip.mp4", 0)  # a video beside the arrays is not a landmark sample
     common = ["task=landmark_gru", f"data.root={root}", f"data.manifests_dir={tmp_path}/m",
               "+data.format_options.speaker_pattern='^(p\\d)_'"]
-    code, out, err = _prepare(common, capsys)
+    code, out, err = prepare_in_process(common, capsys)
     assert code == 0, err
     assert "nothing to prepare" not in out + err
     manifest = next(line for line in out.splitlines() if line.startswith("next: signlip train task=landmark_gru")
                     ).split("data.manifest=")[1].strip()
-    rows = _rows(manifest)
+    rows = read_rows(manifest)
     assert len(rows) == 20 and all(r["path"].endswith(".npy") for r in rows)
     assert {r["split"] for r in rows} == {"train", "val", "test"} and {r["speaker"] for r in rows} == {
         "p1", "p2", "p3", "p4", "p5"}
@@ -196,7 +180,7 @@ def test_landmark_npy_folders_prepare_and_train(tmp_path, capsys):
                                                  "+data.format_options.speaker_pattern='^(p\\d)_'"])
     assert (Path(result["checkpoint_dir"]) / "best.pt").is_file()
     # Without a root there is still nothing to prepare: one line naming what to give.
-    code, _, err = _prepare(["task=landmark_gru"], capsys)
+    code, _, err = prepare_in_process(["task=landmark_gru"], capsys)
     assert code == 2 and "data.root=" in err and len(err.strip().splitlines()) == 1
 
 
@@ -210,11 +194,11 @@ def test_rgb_split_folders_prepare_keeps_the_splits_and_i3d_trains(tmp_path, cap
                 frames = np.random.default_rng(n).integers(0, 255, (8, 48, 64, 3), np.uint8)
                 write_video(root / split / label / f"{person}.avi", frames)
     rgb = ["task=i3d", "data.prepare.n_frames=4", "data.prepare.size=[32,32]", "data.augment=null"]
-    code, out, err = _prepare([*rgb, f"data.root={root}", f"data.cache_dir={tmp_path}/c",
+    code, out, err = prepare_in_process([*rgb, f"data.root={root}", f"data.cache_dir={tmp_path}/c",
                                f"data.manifests_dir={tmp_path}/m", "prepare.workers=1"], capsys)
     assert code == 0, err
     manifest = out.split("data.manifest=")[1].split()[0]
-    rows = _rows(manifest)
+    rows = read_rows(manifest)
     assert sorted((r["split"], Path(r["source"]).parent.parent.name) for r in rows) == sorted(
         [("train", "train")] * 4 + [("val", "val")] * 2 + [("test", "test")] * 2)
     assert np.load(Path(manifest).parent / rows[0]["path"]).shape == (4, 32, 32, 3)  # RGB, roi none: whole frame

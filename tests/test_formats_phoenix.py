@@ -4,13 +4,12 @@ glosses column kept through prepare, missing / empty frame folders in the report
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import compose, train_in_process
+from conftest import prepare_in_process, read_rows, train_in_process
 from signlip.data.formats import detect_format, raw_manifest_from
 from signlip.data.formats.phoenix import clean_glosses
 from signlip.errors import SignlipError
@@ -115,21 +114,6 @@ def stub_mediapipe(tmp_path, monkeypatch) -> Path:
     return models
 
 
-def _rows(path) -> list[dict[str, str]]:
-    with open(path, newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
-
-
-def _prepare(overrides: list[str], capsys) -> tuple[int, str, str]:
-    from signlip.commands.prepare import main as prepare_main
-
-    try:
-        prepare_main(compose("prepare", overrides))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_clean_glosses_follows_rwth_rules():
@@ -144,13 +128,13 @@ def test_phoenix2014_prepares_frame_folders_keeps_glosses_and_trains(tmp_path, c
     assert detect_format(root, "holistic") == "phoenix2014"
     common = ["task=cslr_landmarks", f"data.root={root}", f"data.cache_dir={tmp_path}/c",
               f"data.manifests_dir={tmp_path}/m", f"data.prepare.models_dir={stub_mediapipe}", "prepare.workers=1"]
-    code, out, err = _prepare(common, capsys)
+    code, out, err = prepare_in_process(common, capsys)
     assert code == 0, err
     assert "PHOENIX-2014: 9 sentence(s) (train 4, val 2, test 3), glosses clean, 1 frame folder(s) missing" in out
     assert "1 left out with no gloss after cleaning (first: 03April_2010_Saturday_heute_default-0)" in out
     manifest = next(line for line in out.splitlines() if line.startswith("next:")).split("data.manifest=")[1].strip()
-    rows = {r["id"]: r for r in _rows(manifest)}
-    assert len(rows) == 7 and "label" not in _rows(manifest)[0]
+    rows = {r["id"]: r for r in read_rows(manifest)}
+    assert len(rows) == 7 and "label" not in read_rows(manifest)[0]
     first = rows["01April_2010_Thursday_heute_default-0"]
     assert first["glosses"] == "REGEN NORD" and first["split"] == "train" and first["signer"] == "signer01"
     assert rows["01April_2010_Thursday_heute_default-1"]["glosses"] == "SONNE HABEN WIND"
@@ -161,7 +145,7 @@ def test_phoenix2014_prepares_frame_folders_keeps_glosses_and_trains(tmp_path, c
     # MediaPipe saw the frames in name order, timed at 25 fps (40 ms apart).
     assert StubTracker.calls[:N_FRAMES] == [(40 * k, 10.0 * k) for k in range(N_FRAMES)]
     report_csv = next(Path(tmp_path, "c").glob("*/prepare_report.csv"))
-    report = {Path(r["path"]).parent.name: r["reason"] for r in _rows(report_csv)}
+    report = {Path(r["path"]).parent.name: r["reason"] for r in read_rows(report_csv)}
     assert report["05April_2010_Monday_heute_default-2"] == "frame folder not found"
     assert report["05April_2010_Monday_heute_default-1"].startswith("no frame in this folder")
     assert "frame folder not found" in out
@@ -180,7 +164,7 @@ def test_phoenix2014_prepares_frame_folders_keeps_glosses_and_trains(tmp_path, c
 def test_phoenix2014t_layout_raw_glosses_and_translation(tmp_path, monkeypatch):
     root = phoenix2014t_release(tmp_path / "PHOENIX-2014-T-release-v3")
     monkeypatch.chdir(tmp_path)  # a relative data.root still gives paths the raw manifest's folder does not change
-    rows = _rows(raw_manifest_from("phoenix2014", Path(root.name), {}, tmp_path / "m", "holistic"))
+    rows = read_rows(raw_manifest_from("phoenix2014", Path(root.name), {}, tmp_path / "m", "holistic"))
     assert Path(rows[0]["path"]).is_absolute() and Path(rows[0]["path"]).is_dir()
     assert [r["split"] for r in rows] == ["train", "val", "test"]
     assert rows[0]["glosses"] == "EUCH neg-HABEN REGEN" and rows[2]["glosses"] == "SONNE"
@@ -188,8 +172,8 @@ def test_phoenix2014t_layout_raw_glosses_and_translation(tmp_path, monkeypatch):
                                     "11August_2010_Wednesday_tagesschau-train")
     assert rows[0]["signer"] == "Signer08" and rows[0]["translation"] == "und nun die wettervorhersage"
     assert rows[0]["fps"] == "25"
-    raw = _rows(raw_manifest_from("phoenix2014", root / "PHOENIX-2014-T", {"glosses": "raw", "fps": 30}, tmp_path / "m",
-                                  "holistic"))  # the corpus folder itself as root
+    raw = read_rows(raw_manifest_from("phoenix2014", root / "PHOENIX-2014-T", {"glosses": "raw", "fps": 30},
+                                      tmp_path / "m", "holistic"))  # the corpus folder itself as root
     assert raw[0]["glosses"] == "poss-EUCH neg-HABEN REGEN" and raw[0]["fps"] == "30"
 
 
@@ -203,10 +187,10 @@ def test_release_with_multisigner_and_si5_takes_multisigner_unless_told(tmp_path
         text = (root / MULTI / "annotations/manual" / f"{split}.corpus.csv").read_text()
         (si5 / "annotations/manual").mkdir(parents=True, exist_ok=True)
         (si5 / "annotations/manual" / f"{split}.SI5.corpus.csv").write_text(text.replace("signer01", "signer05"))
-    multi = _rows(raw_manifest_from("phoenix2014", root, {}, tmp_path / "m", "holistic"))
+    multi = read_rows(raw_manifest_from("phoenix2014", root, {}, tmp_path / "m", "holistic"))
     assert f"/{MULTI}/" in multi[0]["path"] and multi[0]["signer"] == "signer01"
     assert "the folder also holds variant si5" in capsys.readouterr().out
-    rows = _rows(raw_manifest_from("phoenix2014", root, {"variant": "si5"}, tmp_path / "m", "holistic"))
+    rows = read_rows(raw_manifest_from("phoenix2014", root, {"variant": "si5"}, tmp_path / "m", "holistic"))
     assert "/phoenix-2014-signerindependent-SI5/" in rows[0]["path"] and rows[0]["signer"] == "signer05"
 
 
@@ -231,8 +215,9 @@ def test_bad_phoenix_input_is_one_line_exit_2(tmp_path, capsys, make, options, e
     root = tmp_path / "phoenix2014-release"
     make(root)
     options = [f"+data.format_options.{k}={v}" for k, v in options.items()]
-    code, _out, err = _prepare(["task=cslr_landmarks", f"data.root={root}", f"data.manifests_dir={tmp_path}/m",
-                                "data.format=phoenix2014", *options], capsys)
+    code, _out, err = prepare_in_process(["task=cslr_landmarks", f"data.root={root}",
+                                          f"data.manifests_dir={tmp_path}/m", "data.format=phoenix2014", *options],
+                                         capsys)
     assert code == 2 and expected in err and len(err.strip().splitlines()) == 1, err
 
 
@@ -265,7 +250,7 @@ def test_phoenix2014_with_real_mediapipe_on_a_real_hand(tmp_path):
                    f"data.manifests_dir={tmp_path}/m", f"data.prepare.models_dir={MODELS}", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     manifest = next(line for line in proc.stdout.splitlines() if line.startswith("next:")).split("data.manifest=")[1]
-    rows = _rows(manifest.strip())
+    rows = read_rows(manifest.strip())
     assert len(rows) == 7 and all(r["glosses"] for r in rows)
     arr = np.load(Path(manifest.strip()).parent / rows[0]["path"])
     hands = np.isfinite(arr[:, 468:489, 0]).all(-1) | np.isfinite(arr[:, 522:543, 0]).all(-1)

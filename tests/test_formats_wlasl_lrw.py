@@ -4,14 +4,13 @@ report of missing videos, malformed inputs as one line."""
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import compose, train_in_process
+from conftest import prepare_in_process, read_rows, train_in_process
 from signlip.data.cache import Item
 from signlip.data.clips.video import write_video
 from signlip.data.formats import detect_format, raw_manifest_from
@@ -22,21 +21,6 @@ RGB = ["task=mobilenetv3", "model.variant=small", "data.prepare.n_frames=4", "da
 BOX = (8, 4, 16, 12)  # x, y, w, h of the signer box drawn in every WLASL fixture video (pixels of 40×32 frames)
 
 
-def _rows(path) -> list[dict[str, str]]:
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
-
-
-def _prepare(overrides: list[str], capsys) -> tuple[int, str, str]:
-    from signlip.commands.prepare import main as prepare_main
-
-    try:
-        prepare_main(compose("prepare", overrides))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def _signer_video(path: Path, n: int = 12) -> Path:
@@ -77,7 +61,7 @@ def _prepare_wlasl(tmp_path: Path, capsys) -> tuple[Path, str]:
     root = wlasl_folder(tmp_path / "WLASL")
     common = [*RGB, f"data.root={root}", f"data.cache_dir={tmp_path}/c", f"data.manifests_dir={tmp_path}/m",
               "data.prepare.roi=box", "data.prepare.n_frames=6"]
-    code, out, err = _prepare(common, capsys)
+    code, out, err = prepare_in_process(common, capsys)
     assert code == 0, err
     assert "WLASL_v0.3: 12 instance(s) of 3 gloss(es), 2 video(s) missing" in out
     manifest = next(line for line in out.splitlines() if line.startswith("next:")).split("data.manifest=")[1].strip()
@@ -87,10 +71,10 @@ def _prepare_wlasl(tmp_path: Path, capsys) -> tuple[Path, str]:
 def test_wlasl_prepare_cuts_frame_ranges_crops_the_signer_and_reports_missing_videos(tmp_path, capsys):
     root, manifest = _prepare_wlasl(tmp_path, capsys)
     assert detect_format(root, "clips") == "wlasl"
-    report = _rows(next(Path(tmp_path, "c").glob("*/prepare_report.csv")))
+    report = read_rows(next(Path(tmp_path, "c").glob("*/prepare_report.csv")))
     assert sorted(Path(r["path"]).name for r in report) == ["00106.mp4", "00111.mp4"]
     assert {r["reason"] for r in report} == {"file not found"}
-    rows = {Path(r["source"]).stem: r for r in _rows(manifest)}
+    rows = {Path(r["source"]).stem: r for r in read_rows(manifest)}
     assert len(rows) == 10 and rows["00101"]["speaker"] == "100" and rows["00101"]["label"] == "book"
     base = Path(manifest).parent
     cut = np.load(base / rows["00101"]["path"])  # frames 3..8 of 12: exactly the clip's 6 frames
@@ -112,12 +96,12 @@ def test_wlasl_prepared_clips_train(tmp_path, capsys):
 
 def test_wlasl_subset_is_the_first_glosses_and_ranges_options(tmp_path):
     root = wlasl_folder(tmp_path / "WLASL")
-    rows = _rows(raw_manifest_from("wlasl", root, {"subset": 2}, tmp_path / "m", "clips"))
+    rows = read_rows(raw_manifest_from("wlasl", root, {"subset": 2}, tmp_path / "m", "clips"))
     assert [r["label"] for r in rows] == ["book"] * 4 + ["drink"] * 4
     assert rows[0]["x"] == "8" and rows[0]["w"] == "16" and rows[0]["h"] == "12" and rows[0]["signer"] == "100"
     assert (rows[0]["frame_start"], rows[0]["frame_end"]) == ("3", "8")
     assert (rows[3]["frame_start"], rows[3]["frame_end"]) == ("1", "-1")  # YouTube, already cut
-    every = _rows(raw_manifest_from("wlasl", root, {"ranges": "all"}, tmp_path / "m", "clips"))
+    every = read_rows(raw_manifest_from("wlasl", root, {"ranges": "all"}, tmp_path / "m", "clips"))
     assert (every[3]["frame_start"], every[3]["frame_end"]) == ("40", "51")
     with pytest.raises(SignlipError, match="subset=5 — give 1..3 glosses"):
         raw_manifest_from("wlasl", root, {"subset": 5}, tmp_path / "m", "clips")
@@ -134,7 +118,7 @@ def test_malformed_wlasl_json_is_one_line_exit_2(tmp_path, capsys, content, expe
     root = tmp_path / "WLASL"
     root.mkdir()
     (root / "WLASL_v0.3.json").write_text(content)
-    code, _out, err = _prepare([*RGB, f"data.root={root}", f"data.manifests_dir={tmp_path}/m"], capsys)
+    code, _out, err = prepare_in_process([*RGB, f"data.root={root}", f"data.manifests_dir={tmp_path}/m"], capsys)
     assert code == 2 and expected in err and len(err.strip().splitlines()) == 1, err
 
 
@@ -179,13 +163,13 @@ def test_lrw_prepares_29_frame_clips_with_the_duration_and_trains(tmp_path, caps
     assert detect_format(root, "clips") == "lrw"
     lip = ["task=lip_cnnlstm", "data.prepare.roi=none", "data.prepare.n_frames=29", "data.prepare.size=[16,24]",
            "prepare.workers=1", f"data.root={root}", f"data.cache_dir={tmp_path}/c", f"data.manifests_dir={tmp_path}/m"]
-    code, out, err = _prepare(lip, capsys)
+    code, out, err = prepare_in_process(lip, capsys)
     assert code == 0, err
     assert "LRW: 13 clip(s) of 2 word(s) (train 4, val 4, test 5); 1 without a .txt" in out
-    report = _rows(next(Path(tmp_path, "c").glob("*/prepare_report.csv")))
+    report = read_rows(next(Path(tmp_path, "c").glob("*/prepare_report.csv")))
     assert [Path(r["path"]).name for r in report] == ["ABOUT_00003.mp4"]
     manifest = next(line for line in out.splitlines() if line.startswith("next:")).split("data.manifest=")[1].strip()
-    rows = {str(Path(r["source"]).relative_to(root).with_suffix("")): r for r in _rows(manifest)}
+    rows = {str(Path(r["source"]).relative_to(root).with_suffix("")): r for r in read_rows(manifest)}
     assert len(rows) == 12 and rows["ABOUT/val/ABOUT_00002"]["duration"] == "0.5"
     assert rows["WORLD/test/WORLD_00001"]["duration"] == "0.4" and rows["WORLD/test/WORLD_00001"]["split"] == "test"
     assert [k for k, r in rows.items() if not r["duration"]] == ["WORLD/val/WORLD_00002"]  # no .txt: still used
@@ -205,7 +189,7 @@ def test_malformed_lrw_txt_is_one_line_exit_2(tmp_path, capsys):
     for split in ("train", "val", "test"):
         write_video(root / "ABOUT" / split / "ABOUT_00001.mp4", np.zeros((4, 8, 8), np.uint8))
     (root / "ABOUT" / "train" / "ABOUT_00001.txt").write_text("Word: ABOUT\nLength: half a second\n")
-    code, _out, err = _prepare(["task=lip_cnnlstm", f"data.root={root}", f"data.manifests_dir={tmp_path}/m",
+    code, _out, err = prepare_in_process(["task=lip_cnnlstm", f"data.root={root}", f"data.manifests_dir={tmp_path}/m",
                                 "data.prepare.roi=none"], capsys)
     assert code == 2 and "ABOUT_00001.txt has no 'Duration: <seconds> seconds' line" in err
     assert len(err.strip().splitlines()) == 1

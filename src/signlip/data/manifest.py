@@ -143,13 +143,14 @@ def class_names(m: Manifest) -> list[str]:
     return sorted({m.labels[i] for i in m.rows("train")})
 
 
-def write_manifest(path: str | Path, rows: list[tuple], group_column: str = "signer") -> Path:
-    """Write `path,label,split,<group>` rows atomically (temp file + replace): a crash never leaves half a manifest."""
+def write_manifest(path: str | Path, rows: list[tuple], group_column: str = "signer", target: str = "label") -> Path:
+    """Write `path,<target>,split,<group>` rows atomically (temp file + replace): a crash never leaves half a
+    manifest. `target`: label, or glosses for sentences."""
     path = Path(path)
     tmp = path.with_suffix(".tmp")
     with tmp.open("w", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["path", "label", "split", group_column])
+        writer.writerow(["path", target, "split", group_column])
         writer.writerows(rows)
     tmp.replace(path)
     return path

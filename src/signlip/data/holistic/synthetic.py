@@ -265,6 +265,22 @@ def _split_signers(n: int, seed: int, val: int, test: int) -> dict[int, str]:
     return out
 
 
+def _made_with(root: Path, settings_path: Path, settings: dict) -> bool:
+    """True when `root` already holds a complete dataset made with `settings` (its settings file, written last,
+    says so); otherwise clears what an earlier setting left there and creates the folder."""
+    if (root / "manifest.csv").is_file() and settings_path.is_file():
+        try:
+            if json.loads(settings_path.read_text()) == settings:
+                return True
+        except json.JSONDecodeError:
+            pass
+    if settings_path.is_file() and (root / "arrays").is_dir():
+        shutil.rmtree(root / "arrays")  # ours (the settings file says so) and stale
+    settings_path.unlink(missing_ok=True)
+    root.mkdir(parents=True, exist_ok=True)
+    return False
+
+
 def make_synthetic_holistic(root: str | Path = "data/synthetic/holistic", n_people: Sequence[int] = (6, 2, 2),
                             per_class_per_person: int = 3, n_classes: int = 25, seed: int = 0) -> Path:
     """Write the synthetic dataset under `root` (arrays/ + manifest.csv + settings json) and return the manifest.
@@ -283,18 +299,9 @@ def make_synthetic_holistic(root: str | Path = "data/synthetic/holistic", n_peop
     root = Path(root).expanduser()
     settings = {"version": VERSION, "n_signers": n_signers, "per_class_per_signer": per_class_per_person,
                 "n_classes": n_classes, "seed": seed, "val_signers": val_signers, "test_signers": test_signers}
-    manifest = root / "manifest.csv"
-    settings_path = root / SETTINGS_FILE
-    if manifest.is_file() and settings_path.is_file():
-        try:
-            if json.loads(settings_path.read_text()) == settings:
-                return manifest
-        except json.JSONDecodeError:
-            pass
-    if settings_path.is_file() and (root / "arrays").is_dir():
-        shutil.rmtree(root / "arrays")  # ours (the settings file says so) and stale
-    settings_path.unlink(missing_ok=True)
-    root.mkdir(parents=True, exist_ok=True)
+    manifest, settings_path = root / "manifest.csv", root / SETTINGS_FILE
+    if _made_with(root, settings_path, settings):
+        return manifest
     face_tpl = _face_template()
     signers = _signers(n_signers, seed)
     split_of = _split_signers(n_signers, seed, val_signers, test_signers)
@@ -360,15 +367,8 @@ def make_synthetic_sentences(root: str | Path = "data/synthetic/sentences", n_pe
     settings = {"version": VERSION, "n_people": [int(v) for v in n_people], "sentences_per_person":
                 int(sentences_per_person), "n_signs": int(n_signs), "signs_per_sentence": [low, high], "seed": seed}
     manifest, settings_path = root / "manifest.csv", root / SENTENCES_FILE
-    if manifest.is_file() and settings_path.is_file():
-        try:
-            if json.loads(settings_path.read_text()) == settings:
-                return manifest
-        except json.JSONDecodeError:
-            pass
-    if settings_path.is_file() and (root / "arrays").is_dir():
-        shutil.rmtree(root / "arrays")  # ours (the settings file says so) and stale
-    settings_path.unlink(missing_ok=True)
+    if _made_with(root, settings_path, settings):
+        return manifest
     n_total = int(sum(n_people))
     face_tpl = _face_template()
     signers = _signers(n_total, seed)
@@ -382,13 +382,6 @@ def make_synthetic_sentences(root: str | Path = "data/synthetic/sentences", n_pe
             rel = f"arrays/s{si:02d}/sentence_{r:03d}.npy"
             np.save(root / rel, _sentence(signs, signer, rng, face_tpl))
             rows.append((rel, " ".join(CLASSES[c][0] for c in signs), split_of[si], f"s{si:02d}"))
-    tmp = manifest.with_suffix(".tmp")
-    with tmp.open("w", newline="") as fh:
-        import csv
-
-        writer = csv.writer(fh)
-        writer.writerow(["path", "glosses", "split", "signer"])
-        writer.writerows(rows)
-    tmp.replace(manifest)
+    write_manifest(manifest, rows, "signer", target="glosses")
     settings_path.write_text(json.dumps(settings, indent=2))  # written last: marks a complete dataset
     return manifest
