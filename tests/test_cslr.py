@@ -219,3 +219,42 @@ def test_synthetic_sentences_are_deterministic_signer_disjoint_and_in_the_user_f
     first = np.load(a.parent / rows[0]["path"])
     assert first.shape[1:] == (543, 3) and first.dtype == np.float32
     assert np.array_equal(first, np.load(b.parent / rows[0]["path"]), equal_nan=True)  # same settings, same data
+
+
+def _doctor(run_dir, overrides):
+    from omegaconf import OmegaConf
+
+    from conftest import compose
+    from signlip.doctor import run_doctor
+
+    cfg = compose("doctor", ["logger.tensorboard=false", "doctor.overfit.steps=0",
+                             *overrides])
+    report = run_doctor(OmegaConf.to_container(cfg, resolve=True), OmegaConf.to_object(cfg.trainer), run_dir)
+    return {c["name"]: c for c in report["checks"]}, report
+
+
+def test_doctor_checks_sentences_glosses_only_val_test_hold_and_a_model_too_strided(tmp_path):
+    """The doctor on gloss sentences: vocabulary and length checks instead of class counts and chance; a gloss only
+    test holds is named (WARN), a model whose output is too short for its sentences FAILs before any training."""
+    from conftest import read_rows
+    from signlip.data.holistic.synthetic import make_synthetic_sentences
+
+    src = make_synthetic_sentences(tmp_path / "s", n_people=(2, 1, 1), sentences_per_person=4, n_signs=3,
+                                   signs_per_sentence=(2, 3))
+    rows = read_rows(src)
+    first_test = next(r for r in rows if r["split"] == "test")
+    first_test["glosses"] += " never_trained"
+    manifest = tmp_path / "m.csv"
+    with manifest.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows({**r, "path": str(src.parent / r["path"])} for r in rows)
+    base = ["task=cslr_landmarks", f"data.manifest={manifest}"]
+    checks, report = _doctor(tmp_path / "ok", base)
+    assert checks["glosses only val/test hold"]["status"] == "warn"
+    assert "never_trained" in checks["glosses only val/test hold"]["detail"]
+    assert checks["output length vs glosses (CTC)"]["status"] == "pass"
+    assert checks["short run vs chance"]["status"] == "skip" and report["ok"]
+    checks, report = _doctor(tmp_path / "strided", [*base, "model.frame_stack=64"])
+    assert checks["output length vs glosses (CTC)"]["status"] == "fail" and not report["ok"]
+    assert "less temporal striding" in checks["output length vs glosses (CTC)"]["detail"]

@@ -107,7 +107,7 @@ def overfit_one_batch(run: Run, run_dir: str | Path, cfg: dict[str, Any], seed: 
         steps += 1
         if out is not None:  # the loss and accuracy of this step, in training mode, before its update
             losses.append(float(out["loss"].detach()))
-            accs.append(float(out["accuracy"]) if "accuracy" in out else None)
+            accs.append(_batch_score(run, out, batch))
         if memorised(losses, accs):
             break
         if time.perf_counter() - start > cfg["max_seconds"]:
@@ -120,8 +120,10 @@ def overfit_one_batch(run: Run, run_dir: str | Path, cfg: dict[str, Any], seed: 
     eval_loss = float("nan") if nonfinite else _eval_loss(trainer, model, batch)
     info = {"initial_loss": first, "final_loss": loss, "accuracy": acc, "steps": steps, "batch": len(picks),
             "seconds": seconds, "eval_mode_loss": eval_loss, "timed_out": timed_out}
+    score = "WER" if run.data.target == "glosses" else "accuracy"  # sentences: 1 − WER is the score judged
+    shown = (1 - acc if score == "WER" else acc) if acc is not None else None
     detail = (f"{len(picks)} samples, {steps} steps ({seconds:.0f} s): training loss {first:.3f} → {loss:.4f}"
-              + (f", accuracy {acc:.0%}" if acc is not None else "") + (f" ({nonfinite})" if nonfinite else "")
+              + (f", {score} {shown:.0%}" if shown is not None else "") + (f" ({nonfinite})" if nonfinite else "")
               + (f"; eval-mode loss {eval_loss:.3f}" if math.isfinite(eval_loss) else ""))
     if memorised(losses, accs) and not nonfinite:
         return Check("training", "overfit one batch", "pass", detail, info)
@@ -136,6 +138,21 @@ def overfit_one_batch(run: Run, run_dir: str | Path, cfg: dict[str, Any], seed: 
                      "doctor.overfit.lr)", info)
     return Check("training", "overfit one batch", "warn", detail + " — the loss fell but did not reach ~0: check the "
                  "model's capacity, dropout and doctor.overfit.lr (or raise doctor.overfit.steps)", info)
+
+
+def _batch_score(run: Run, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> float | None:
+    """The step's share right: the objective's accuracy, or for sentences 1 − the batch's greedy WER (memorised
+    means every gloss of every sentence decoded)."""
+    if "accuracy" in out:
+        return float(out["accuracy"])
+    if run.data.target != "glosses":
+        return None
+    from signlip.data.glosses import greedy_decode
+    from signlip.evaluators.wer import sentence_counts, wer_of
+
+    hyps = [" ".join(map(str, h)) for h in greedy_decode(out["outputs"].detach())]
+    refs = [" ".join(map(str, row[:n].tolist())) for row, n in zip(batch["y"].cpu(), batch["y_lengths"].cpu())]
+    return max(0.0, 1.0 - wer_of(sentence_counts(refs, hyps)))
 
 
 def _eval_loss(trainer: Trainer, model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> float:
