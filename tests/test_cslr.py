@@ -135,13 +135,26 @@ def test_length_preflight_names_the_sentence_too_short_for_its_glosses():
 
 
 def test_ctc_objective_never_returns_inf_for_a_short_batch_and_blanks_padded_frames():
+    """A sentence too short for its glosses in a batch (augmentation shortened it, or new data is evaluated; the
+    pre-flight refuses such un-augmented training data) is left out of the loss and counted — never inf/NaN."""
     data = _Sentences([40, 12], [[1, 2, 3], [1, 1, 2, 3]])
     batch = data.__getitems__([0, 1])
-    with pytest.raises(SignlipError, match="fewer than the 5 CTC needs"):
-        CTCObjective()(_Tiny(3, 4), batch)
+    out = CTCObjective()(_Tiny(3, 4), batch)  # stride 4: the second sentence gets 3 outputs, needs 5
+    assert torch.isfinite(out["loss"]) and float(out["ctc_left_out"]) == 0.5
+    alone = CTCObjective()(_Tiny(3, 4), data.__getitems__([0]))
+    assert float(alone["ctc_left_out"]) == 0.0
     out = CTCObjective()(_Tiny(3, 1), batch)
-    assert torch.isfinite(out["loss"])
+    assert torch.isfinite(out["loss"]) and float(out["ctc_left_out"]) == 0.0
     assert greedy_decode(out["outputs"][1:, 12:])[0] == []  # frames past the sentence decode as nothing
+
+
+def test_vectorised_need_matches_the_per_sentence_rule():
+    from signlip.objectives.ctc import needed_frames
+
+    targets = [np.array([1, 1, 2]), np.array([2, 2, 2]), np.array([3])]
+    y, lengths = pad_targets(targets)
+    valid = torch.arange(y.shape[1])[None] < lengths[:, None]
+    assert needed_frames(y, valid).tolist() == [required_frames(t) for t in targets]
 
 
 def test_ctc_learns_a_tiny_gloss_language_to_a_low_wer():
@@ -258,3 +271,32 @@ def test_doctor_checks_sentences_glosses_only_val_test_hold_and_a_model_too_stri
     checks, report = _doctor(tmp_path / "strided", [*base, "model.frame_stack=64"])
     assert checks["output length vs glosses (CTC)"]["status"] == "fail" and not report["ok"]
     assert "less temporal striding" in checks["output length vs glosses (CTC)"]["detail"]
+
+
+def test_sentences_with_a_class_objective_and_classes_with_ctc_are_one_line(tmp_path):
+    from conftest import train_in_process
+    from signlip.data.holistic.synthetic import make_synthetic_holistic, make_synthetic_sentences
+
+    sentences = make_synthetic_sentences(tmp_path / "s", n_people=(2, 1, 1), sentences_per_person=2, n_signs=3,
+                                         signs_per_sentence=(2, 2))
+    with pytest.raises(SignlipError, match="holds gloss sentences .* objective=classify scores one class"):
+        train_in_process(tmp_path / "a", ["task=asl_tcn_transformer", f"data.manifest={sentences}"])
+    signs = make_synthetic_holistic(tmp_path / "h", n_people=(2, 1, 1), per_class_per_person=1, n_classes=3)
+    with pytest.raises(SignlipError, match="objective=ctc needs gloss sentences"):
+        train_in_process(tmp_path / "b", ["task=cslr_landmarks", f"data.manifest={signs}"])
+    with pytest.raises(SignlipError, match="needs per-frame outputs .* model.output=sequence"):
+        train_in_process(tmp_path / "c", ["task=cslr_landmarks", f"data.manifest={sentences}", "model.output=class"])
+
+
+def test_length_buckets_cover_every_sentence_once_and_keep_padding_small():
+    from signlip.data.loaders import LengthBucketSampler
+
+    lengths = np.random.default_rng(0).integers(20, 300, 203)
+    one = list(LengthBucketSampler(lengths, 16, seed=1))
+    assert sorted(i for b in one for i in b) == list(range(203))
+    spread = np.mean([np.ptp(lengths[b]) for b in one])
+    assert spread < 0.25 * np.ptp(lengths)  # a random batch would span most of the range
+    ranks = [list(LengthBucketSampler(lengths, 16, seed=1, rank=r, world=2)) for r in range(2)]
+    assert len(ranks[0]) == len(ranks[1]) and set(range(203)) <= {i for r in ranks for b in r for i in b}
+    evaluation = list(LengthBucketSampler(lengths, 16, seed=1, shuffle=False))
+    assert [i for b in evaluation for i in b] == np.argsort(lengths, kind="stable").tolist()

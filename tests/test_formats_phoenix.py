@@ -73,7 +73,9 @@ def phoenix2014t_release(root: Path) -> Path:
         name = f"11August_2010_Wednesday_tagesschau-{split}"
         (manual / f"PHOENIX-2014-T.{split}.corpus.csv").write_text(
             "name|video|start|end|speaker|orth|translation\n"
-            f"{name}|{name}/*.png|-1|-1|Signer08|{annotation}|und nun die wettervorhersage\n")
+            # The published CSV names `<name>/1/*.png` though the frames lie in `<name>/`; both forms are read.
+            f"{name}|{name}{'/1' if split == 'train' else ''}/*.png|-1|-1|Signer08|{annotation}|und nun die "
+            f"wettervorhersage\n")
         _frames(corpus / "features" / "fullFrame-210x260px" / split / name,
                 [f"images{k:04d}.png" for k in range(1, 4)])
     return root

@@ -112,6 +112,27 @@ def reader_from_checkpoint(ckpt: dict[str, Any], models_dir: str | None = None) 
     return READERS.get(prep["kind"])(prep, ckpt["config"]["data"], models_dir=models_dir)
 
 
+SEQUENCE_OBJECTIVES = ("ctc", "sequence_distill")  # objectives of gloss sentences (DataBundle.target "glosses")
+
+
+def check_targets_fit(data: DataBundle, model: torch.nn.Module, objective: str, evaluator: str) -> None:
+    """Sentences (a glosses column) need a sequence objective, the WER evaluator and a model with per-frame outputs;
+    classes need the others — one line naming the mismatch, not a shape error deep in the first step."""
+    sentences = data.target == "glosses"
+    if sentences and objective not in SEQUENCE_OBJECTIVES:
+        raise SignlipError(f"the data holds gloss sentences (a glosses column) but objective={objective} scores one "
+                           f"class per sample — train them with task=cslr_landmarks (objective=ctc evaluator=wer)")
+    if not sentences and objective in SEQUENCE_OBJECTIVES:
+        raise SignlipError(f"objective={objective} needs gloss sentences (a manifest with a glosses column), but the "
+                           f"data has one label per sample — use objective=classify evaluator=classification")
+    if sentences != (evaluator == "wer"):
+        want = "evaluator=wer" if sentences else "evaluator=classification"
+        raise SignlipError(f"evaluator={evaluator} does not score this data's targets ({data.target}) — use {want}")
+    if sentences and getattr(model, "output", "sequence") != "sequence":
+        raise SignlipError(f"objective={objective} needs per-frame outputs but the model gives one per sample — set "
+                           f"model.output=sequence (e.g. model=landmark_gru_ctc)")
+
+
 def mode_for(monitor: str, evaluator: Any) -> str:
     """The direction of a metric: the evaluator's for its own monitor, min for a *loss, else max."""
     if monitor == f"val/{evaluator.monitor}":
@@ -172,6 +193,7 @@ def build_run(config: dict[str, Any], settings: TrainerSettings, device: torch.d
     objective_entry = objective_spec(config, data)
     objective = instantiate(OBJECTIVES, objective_entry, hint="objective.*") if objective is None \
         else objective(data, model)
+    check_targets_fit(data, model, objective_entry["name"], config["evaluator"]["name"])
     evaluator_entry = spec(config["evaluator"])
     evaluator = instantiate(EVALUATORS, evaluator_entry, data, hint="evaluator.*")
     resolve_monitor(settings, evaluator)

@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from signlip.data.clips.frame_range import COLUMNS as RANGE_COLUMNS  # a row that cuts a sample out of a video
 from signlip.data.manifest import read_manifest
 from signlip.errors import SignlipError
 from signlip.registry import Registry
@@ -56,8 +57,10 @@ class Item:
 
     @property
     def key(self) -> str:
-        # Stable, unique and readable: the file stem plus a hash of the full path.
-        digest = hashlib.sha1(self.source.encode()).hexdigest()[:12]
+        # Stable, unique and readable: the file stem plus a hash of the full path — and of the frame range, where a
+        # row cuts one (WLASL: several signs from one long video are several samples).
+        cut = "".join(f"|{k}={self.extra[k]}" for k in RANGE_COLUMNS if self.extra.get(k, "").strip())
+        digest = hashlib.sha1((self.source + cut).encode()).hexdigest()[:12]
         return f"{Path(self.source).stem[:40]}-{digest}"
 
 

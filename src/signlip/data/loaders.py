@@ -64,14 +64,19 @@ class LengthBucketSampler(Sampler[list[int]]):
 
     POOL_BATCHES = 50
 
-    def __init__(self, lengths: np.ndarray, batch_size: int, seed: int, rank: int = 0, world: int = 1):
+    def __init__(self, lengths: np.ndarray, batch_size: int, seed: int, rank: int = 0, world: int = 1,
+                 shuffle: bool = True):
         self.lengths, self.batch_size, self.seed, self.epoch = np.asarray(lengths), batch_size, seed, 0
-        self.rank, self.world = rank, world
+        self.rank, self.world, self.shuffle = rank, world, shuffle
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def _batches(self) -> list[list[int]]:
+        if not self.shuffle:  # evaluation: one fixed order, shortest first (a bidirectional model sees little padding)
+            order = np.argsort(self.lengths, kind="stable")
+            batches = [order[i:i + self.batch_size].tolist() for i in range(0, len(order), self.batch_size)]
+            return batches  # (single process: under DDP evaluation keeps its DistributedSampler)
         rng = np.random.default_rng(self.seed * 100_003 + self.epoch)
         order = rng.permutation(len(self.lengths))
         pool = self.batch_size * self.POOL_BATCHES
@@ -82,7 +87,7 @@ class LengthBucketSampler(Sampler[list[int]]):
             batches += [chunk[i:i + self.batch_size].tolist() for i in range(0, len(chunk), self.batch_size)]
         batches = [batches[i] for i in rng.permutation(len(batches))]
         while len(batches) % self.world:
-            batches.append(batches[len(batches) % max(len(batches), 1)])
+            batches.append(batches[0])  # a repeat: every rank steps equally often
         return batches[self.rank::self.world]
 
     def __iter__(self) -> Iterator[list[int]]:
@@ -114,8 +119,10 @@ def make_loaders(data: DataBundle, batch_size: int, eval_batch_size: int | None 
         if len(ds) == 0:
             raise SignlipError(f"the {split} split is empty — add samples to it")
         train = split == "train"
-        if train and data.target == "glosses" and hasattr(ds, "lengths"):
-            sampler = LengthBucketSampler(ds.lengths, batch_size, seed, dist.rank(), dist.world_size())
+        if data.target == "glosses" and hasattr(ds, "lengths") and (train or dist.world_size() == 1):
+            # Whole sentences: batches of similar length. Evaluation under DDP keeps its DistributedSampler.
+            sampler = LengthBucketSampler(ds.lengths, batch_size if train else eval_batch_size, seed, dist.rank(),
+                                          dist.world_size(), shuffle=train)
             loaders[split] = DataLoader(ds, batch_sampler=sampler, **common)
             continue
         if train and stratified:

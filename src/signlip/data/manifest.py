@@ -138,6 +138,14 @@ def _check_splits(m: Manifest, required: tuple[str, ...]) -> None:
                                f"train — add training samples for them or remove those rows")
 
 
+def require_labels(m: Manifest, kind: str) -> None:
+    """Data modules that know only one class per sample refuse a manifest of gloss sentences, naming the one that
+    reads them."""
+    if m.target == "glosses":
+        raise SignlipError(f"manifest {m.source} holds gloss sentences (a glosses column), which {kind} data cannot "
+                           f"train yet — continuous recognition reads holistic landmarks: task=cslr_landmarks")
+
+
 def class_names(m: Manifest) -> list[str]:
     """The class list: sorted labels of the train split (stable across runs)."""
     return sorted({m.labels[i] for i in m.rows("train")})

@@ -57,7 +57,7 @@ def length_preflight(model: torch.nn.Module, data: DataBundle, device: torch.dev
     transform = data.batch_transform.to(device)
     try:
         for ds in data.splits.values():
-            check_lengths(model, ds, transform, device)
+            check_lengths(model, ds, transform, device, len(data.classes))
     except SignlipError as exc:
         return Check("training", "output length vs glosses (CTC)", "fail", str(exc))
     return Check("training", "output length vs glosses (CTC)", "pass", "every sentence of every split gets at least "

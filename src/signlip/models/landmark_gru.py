@@ -19,8 +19,8 @@ class LandmarkGRU(nn.Module):
     """GRU or LSTM stack over (B, T, F) features; the last real time step feeds a dense head.
 
     Standard = GRU 128 × 2, dropout 0.3, dense 256; light = 64 × 1; deep = 256 × 3 (see conf/model/).
-    `output="sequence"` (continuous recognition, CTC): the head runs on every frame → (B, T, num_classes), one
-    output per input frame (no temporal stride); use it bidirectional (conf/model/landmark_gru_ctc.yaml).
+    `output="sequence"` (continuous recognition, CTC): the head runs on every recurrent step → (B, T', num_classes)
+    with T' = ⌈T / frame_stack⌉ (`output_lengths`); use it bidirectional (conf/model/landmark_gru_ctc.yaml).
     """
 
     def __init__(self, num_classes: int, input_size: int = 63, hidden_size: int = 128, num_layers: int = 2,

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from signlip.data.glosses import BLANK, required_frames
+from signlip.data.glosses import BLANK
 from signlip.errors import SignlipError
 from signlip.registry import OBJECTIVES
 
@@ -29,12 +28,6 @@ def output_lengths(model: nn.Module, batch: dict[str, torch.Tensor], t_out: int)
     if hasattr(inner, "output_lengths"):
         lengths = inner.output_lengths(lengths)
     return lengths.to(torch.long).clamp(max=t_out)
-
-
-def too_short(lengths: torch.Tensor | np.ndarray, targets: list[np.ndarray]) -> list[tuple[int, int, int]]:
-    """(row, output frames, frames needed) of the samples CTC cannot align."""
-    lengths = np.asarray(lengths)
-    return [(i, int(n), required_frames(t)) for i, (n, t) in enumerate(zip(lengths, targets)) if n < required_frames(t)]
 
 
 def short_message(what: str, frames: int, needed: int, n_glosses: int) -> str:
@@ -56,37 +49,52 @@ class CTCObjective:
         self.zero_infinity = zero_infinity
 
     def setup(self, trainer: Any) -> None:
-        """The length pre-flight over the whole train split, before any step."""
-        check_lengths(trainer.model, trainer.data.splits["train"], trainer.transform, trainer.device)
+        """The length pre-flight over the train and val splits, before any step."""
+        for split in ("train", "val"):
+            if split in trainer.data.splits:
+                check_lengths(trainer.model, trainer.data.splits[split], trainer.transform, trainer.device,
+                              len(trainer.data.classes))
 
     def __call__(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return self.from_logits(model, batch, model(batch["x"], batch.get("mask")))
 
     def from_logits(self, model: nn.Module, batch: dict[str, torch.Tensor],
                     logits: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The objective on `model`'s (B, T', V+1) logits of `batch`, already computed (sequence distillation)."""
+        """The objective on `model`'s (B, T', V+1) logits of `batch`, already computed (sequence distillation).
+
+        A sentence whose output is shorter than CTC needs is left out of the loss and counted in `ctc_left_out`:
+        the pre-flight (`setup`) has refused such sentences of the un-augmented train and val splits with one line,
+        so here it is augmentation (temporal resampling) that shortened one, or new data being evaluated — whose
+        WER still counts it."""
         log_probs = logits.float().log_softmax(-1)
-        lengths = output_lengths(model, batch, log_probs.shape[1])
+        lengths = output_lengths(model, batch, log_probs.shape[1]).cpu()
+        y, y_lengths = batch["y"].cpu(), batch["y_lengths"].cpu()
         v = log_probs.shape[-1] - 1
         # Glosses beyond the model's vocabulary (only in val/test) cannot be learnt: left out of the loss (the WER
         # counts them).
-        targets = [row[:n][(row[:n] >= 1) & (row[:n] <= v)] for row, n in zip(batch["y"], batch["y_lengths"])]
-        bad = too_short(lengths.cpu(), [t.cpu().numpy() for t in targets])
-        if bad:
-            row, frames, needed = bad[0]
-            index = int(batch["index"][row]) if "index" in batch else row
-            raise SignlipError(short_message(f"sample {index} of this batch", frames, needed, len(targets[row])))
-        target_lengths = torch.as_tensor([len(t) for t in targets], dtype=torch.long)
-        flat = torch.cat(targets) if targets else torch.zeros(0, dtype=torch.long)
-        if int(target_lengths.sum()) == 0:  # nothing learnable in this batch (all glosses unseen): a zero loss
+        valid = (torch.arange(y.shape[1])[None, :] < y_lengths[:, None]) & (y >= 1) & (y <= v)
+        target_lengths = valid.sum(1)
+        keep = lengths >= needed_frames(y, valid)
+        kept = keep & (target_lengths > 0)
+        if bool(kept.any()):
+            rows = kept.nonzero().squeeze(1)
+            loss = F.ctc_loss(log_probs[rows.to(log_probs.device)].transpose(0, 1), y[rows][valid[rows]].to(
+                log_probs.device), lengths[rows], target_lengths[rows], blank=BLANK, reduction="mean",
+                zero_infinity=self.zero_infinity)
+        else:  # nothing learnable in this batch: a zero loss that keeps the graph
             loss = log_probs.sum() * 0.0
-        else:
-            loss = F.ctc_loss(log_probs.transpose(0, 1), flat.to(log_probs.device), lengths.cpu(),
-                              target_lengths, blank=BLANK, reduction="mean", zero_infinity=self.zero_infinity)
         outputs, real = blank_padding(log_probs, lengths)
         with torch.no_grad():
             blank_share = ((log_probs.argmax(-1) == BLANK) & real).sum() / real.sum().clamp(min=1)
-        return {"loss": loss, "outputs": outputs, "blank_share": blank_share.float()}
+        return {"loss": loss, "outputs": outputs, "blank_share": blank_share.float(),
+                "ctc_left_out": (~keep).float().mean()}
+
+
+def needed_frames(y: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """(B,) output frames CTC needs per padded target row (`required_frames`, vectorised): its valid glosses plus a
+    blank between equal neighbours."""
+    repeats = (y[:, 1:] == y[:, :-1]) & valid[:, 1:] & valid[:, :-1]
+    return valid.sum(1) + repeats.sum(1)
 
 
 PADDED = -1e4  # log-probability of every non-blank output on a padded frame (`blank_padding`; `is_padded` reads it)
@@ -106,11 +114,14 @@ def blank_padding(log_probs: torch.Tensor, lengths: torch.Tensor) -> tuple[torch
     return torch.where(real[..., None], log_probs, certain_blank), real
 
 
-def check_lengths(model: nn.Module, dataset: Any, transform: Any, device: torch.device, chunk: int = 64) -> None:
-    """Every sample of `dataset` gets at least the output frames its target needs; else one SignlipError naming the
-    first such file (and how many there are). The model runs once over each chunk to learn its output length."""
+def check_lengths(model: nn.Module, dataset: Any, transform: Any, device: torch.device,
+                  n_glosses: int | None = None, chunk: int = 64) -> None:
+    """Every sample of `dataset` gets at least the output frames its glosses (ids 1..`n_glosses`: the ones the model
+    can emit) need; else one SignlipError naming the first such file (and how many there are). Output lengths come
+    from the model's `output_lengths` when it has one, else from running it."""
     short: list[str] = []
     first = ""
+    inner = getattr(model, "module", model)
     was_training = model.training
     model.eval()
     try:
@@ -119,14 +130,20 @@ def check_lengths(model: nn.Module, dataset: Any, transform: Any, device: torch.
                 idx = list(range(start, min(start + chunk, len(dataset))))
                 raw = dataset.__getitems__(idx)
                 batch = transform({k: v.to(device) for k, v in raw.items()}, training=False)
-                t_out = model(batch["x"], batch.get("mask")).shape[1]
-                lengths = output_lengths(model, batch, t_out).cpu()
-                targets = [row[:n].numpy() for row, n in zip(raw["y"], raw["y_lengths"])]
-                for row, frames, needed in too_short(lengths, targets):
+                if hasattr(inner, "output_lengths") and batch.get("mask") is not None:
+                    lengths = inner.output_lengths(batch["mask"].sum(1)).cpu()
+                else:
+                    lengths = output_lengths(model, batch, model(batch["x"], batch.get("mask")).shape[1]).cpu()
+                y, y_lengths = raw["y"], raw["y_lengths"]
+                valid = torch.arange(y.shape[1])[None, :] < y_lengths[:, None]
+                if n_glosses is not None:
+                    valid &= (y >= 1) & (y <= n_glosses)
+                needed = needed_frames(y, valid)
+                for row in (lengths < needed).nonzero().squeeze(1).tolist():
                     path = dataset.paths[idx[row]]
                     short.append(path)
                     if not first:
-                        first = short_message(path, frames, needed, len(targets[row]))
+                        first = short_message(path, int(lengths[row]), int(needed[row]), int(valid[row].sum()))
     finally:
         model.train(was_training)
     if short:

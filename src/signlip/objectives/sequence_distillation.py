@@ -95,7 +95,8 @@ class SequenceDistillObjective:
             check_teacher(*self._teacher_ckpt, trainer.data)
         self.teaching.setup(trainer)  # teacher onto the training device
         self.ctc.setup(trainer)
-        check_lengths(self.teacher, trainer.data.splits["train"], trainer.transform, trainer.device)
+        check_lengths(self.teacher, trainer.data.splits["train"], trainer.transform, trainer.device,
+                      len(trainer.data.classes))
 
     def __call__(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         logits = model(batch["x"], batch.get("mask"))  # (B, Ts, V+1), with grad

@@ -31,7 +31,7 @@ from signlip.data.cache import (
 )
 from signlip.data.clips.augment import augment_clips
 from signlip.data.clips.picture import draw_sample
-from signlip.data.manifest import Manifest, class_names, label_indices, read_manifest
+from signlip.data.manifest import Manifest, class_names, label_indices, read_manifest, require_labels
 from signlip.errors import SignlipError
 from signlip.registry import DATASETS
 
@@ -305,6 +305,7 @@ def build_clip_data(manifest: str | None = None, raw_manifest: str | None = None
                                      format_options, seed, workers).manifest)
     m = read_manifest(manifest, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction,
                       required=tuple(splits))
+    require_labels(m, "video clip")
     fingerprint = read_fingerprint([m.paths[i] for s in splits for i in m.rows(s)])
     if preprocessing:
         check_fingerprint(preprocessing["fingerprint"], fingerprint, f"data {manifest}")

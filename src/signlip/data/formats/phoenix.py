@@ -122,7 +122,11 @@ def _frame_folder(features: Path, split: str, pattern: str) -> Path:
     rel = Path(pattern.strip())
     if "*" in rel.name or "?" in rel.name:
         rel = rel.parent
-    return features / split / rel
+    folder = features / split / rel
+    # PHOENIX-2014-T's CSV names `<name>/1/*.png` while its frames lie in `<name>/` itself: the folder that exists.
+    if not folder.is_dir() and rel.name == "1" and folder.parent.is_dir():
+        return folder.parent
+    return folder
 
 
 def _choose(root: Path, variant: str) -> tuple[str, Path]:

@@ -159,7 +159,17 @@ def prepare_holistic(format: str = "auto", raw_manifest: str | None = None, root
             # Arrays already in the (T, 543, 3) layout (class folders of .npy): nothing to extract, the data module
             # reads the manifest as it is; one array is checked here so a wrong layout is one line now.
             load_holistic(next((i.source for i in items if Path(i.source).is_file()), items[0].source))
-            return PrepareResult(Path(raw_manifest), Path(raw_manifest).parent, 0, len(items), [])
+            if write_pose:
+                from signlip.run_logger import console
+
+                console.print("note: data.write_pose=true writes .pose files of extracted landmarks; these .npy "
+                              "arrays were brought as they are — none written", soft_wrap=True)
+            manifest = Path(raw_manifest)
+            if limit is not None and limit < len(read_raw_items(raw_manifest, seed=seed)):
+                manifest = manifest.with_name(f"{manifest.stem}.first{limit}.csv")
+                with open(raw_manifest, newline="") as src, manifest.open("w", newline="") as dst:
+                    dst.writelines(line for i, line in enumerate(src) if i <= limit)  # header + the first rows
+            return PrepareResult(manifest, manifest.parent, 0, len(items), [])
         n_pose = sum(Path(item.source).suffix.lower() == POSE_SUFFIX for item in items)
         video = HolisticVideoPreparer(**(prepare or {})) if n_pose < len(items) or not items else None
         fn: Any = HolisticItemPreparer(video)

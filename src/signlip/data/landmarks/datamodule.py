@@ -19,7 +19,7 @@ from signlip.data.base import SPLITS, BatchTransform, DataBundle
 from signlip.data.cache import PREPARERS, PrepareResult
 from signlip.data.landmarks.augment import augment_landmarks
 from signlip.data.landmarks.picture import draw_sample
-from signlip.data.manifest import Manifest, class_names, read_manifest
+from signlip.data.manifest import Manifest, class_names, read_manifest, require_labels
 from signlip.errors import SignlipError
 from signlip.registry import DATASETS
 
@@ -224,6 +224,7 @@ def build_landmark_data(manifest: str | None = None, root: str | None = None, fo
         manifest = str(make_synthetic_hands(**(synthetic or {})))
     m = read_manifest(manifest, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction,
                       required=tuple(splits))
+    require_labels(m, "landmark")
     if preprocessing:
         classes = list(preprocessing["classes"])
         sequence_length = int(preprocessing["sequence_length"])
