@@ -169,31 +169,44 @@ class WerEvaluator:
         return (getattr(data, "preprocessing", None) or {}).get("most_frequent_sentence") or None
 
     def reset(self) -> None:
-        self._refs: list[str] = []
-        self._hyps: list[str] = []
-        self._counts: list[torch.Tensor] = []
+        self._hyp_ids: list[list[int]] = []
+        self._ref_ids: list[list[int]] = []
         self._index: list[torch.Tensor] = []
         self._examples: list[tuple[np.ndarray, str, str]] = []  # the first sentences' posteriors, for the picture
+        self._refs: list[str] = []  # of the last compute(), every rank's sentences in dataset order
+        self._hyps: list[str] = []
 
     def update(self, outputs: torch.Tensor, batch: dict[str, torch.Tensor]) -> None:
         decoded = beam_decode(outputs, self.beam_width) if self.decoder == "beam" else greedy_decode(outputs)
-        hyps = [to_text(h, self.classes) for h in decoded]
-        refs = [to_text(row[:n].tolist(), self.names) for row, n in zip(batch["y"].cpu(), batch["y_lengths"].cpu())]
-        self._refs += refs
-        self._hyps += hyps
-        for lp, r, h in zip(outputs, refs, hyps):
+        refs = [row[:n].tolist() for row, n in zip(batch["y"].cpu(), batch["y_lengths"].cpu())]
+        self._hyp_ids += decoded
+        self._ref_ids += refs
+        self._index.append(batch["index"])
+        for lp, r, h in zip(outputs, refs, decoded):
             if len(self._examples) >= ALIGNMENT_EXAMPLES:
                 break
             real = ~is_padded(lp)  # not part of the sentence
-            self._examples.append((lp[real].exp().float().cpu().numpy(), r, h))
-        counts = np.concatenate([sentence_counts(refs, hyps), [[h == ""] for h in hyps]], 1)
-        self._counts.append(torch.as_tensor(counts, device=batch["index"].device))
-        self._index.append(batch["index"])
+            self._examples.append((lp[real].exp().float().cpu().numpy(), to_text(r, self.names),
+                                   to_text(h, self.classes)))
 
     def compute(self) -> dict[str, float]:
-        _, counts = dist.gather_samples(torch.cat(self._index), torch.cat(self._counts))
-        counts = counts.cpu().numpy()
-        self.last = self._figures(counts[:, :4], counts[:, 4])
+        """Gathers every rank's decodings and references by sample index (DDP), then scores them."""
+        device = self._index[0].device
+        width = torch.tensor(max([len(s) for s in self._hyp_ids + self._ref_ids] + [1]), device=device)
+        if dist.world_size() > 1:
+            torch.distributed.all_reduce(width, op=torch.distributed.ReduceOp.MAX)
+
+        def padded(rows: list[list[int]]) -> torch.Tensor:
+            out = torch.full((len(rows), int(width)), -1, dtype=torch.long)
+            for i, r in enumerate(rows):
+                out[i, : len(r)] = torch.as_tensor(r, dtype=torch.long)
+            return out.to(device)
+
+        _, hyps, refs = dist.gather_samples(torch.cat(self._index), padded(self._hyp_ids), padded(self._ref_ids))
+        self._hyps = [to_text([i for i in row if i > 0], self.classes) for row in hyps.cpu().tolist()]
+        self._refs = [to_text([i for i in row if i > 0], self.names) for row in refs.cpu().tolist()]
+        counts = sentence_counts(self._refs, self._hyps)
+        self.last = self._figures(counts, np.asarray([h == "" for h in self._hyps]))
         return {"wer": self.last["wer"], "ser": self.last["ser"], "empty_share": self.last["empty_share"]}
 
     def _figures(self, counts: np.ndarray, empty: np.ndarray) -> dict[str, Any]:
