@@ -3,8 +3,10 @@
 The model returns (B, T', V+1) logits (blank = 0); its output length per sample is its input length (batch "mask")
 divided by its temporal stride (`model.output_lengths(lengths)` when it has one, else the same lengths). A sentence
 whose output is shorter than its target — counting the blank CTC needs between two equal neighbours — would make
-the loss infinite: `setup` checks every training sentence before the first step and each batch is checked again,
-so the run stops with one line naming the sample and the fix instead of turning NaN.
+the loss infinite: `setup` checks every train and val sentence before the first step, so the run stops with one
+line naming the sample and the fix instead of turning NaN; in a batch, a sentence that augmentation (temporal
+resampling) made too short — or one of new data being evaluated — is left out of the loss and counted
+(`ctc_left_out`), and the WER still scores it.
 """
 
 from __future__ import annotations
