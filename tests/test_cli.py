@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from conftest import REPO, SMALL_HANDS, run_cli
 
 
@@ -78,6 +80,7 @@ def test_distill_is_wired():
     assert proc.returncode == 0, proc.stderr
 
 
+@pytest.mark.slow  # two training runs through Hydra's multirun launcher (~10 s)
 def test_multirun_sweep_runs_each_value(tmp_path, hands_root):
     proc = run_cli("train", "-m", "optim.lr=1e-3,3e-3", f"data.synthetic.root={hands_root}", *SMALL_HANDS,
                    "trainer.max_epochs=1", "logger.tensorboard=false", "trainer.evaluate_test=false", cwd=tmp_path)

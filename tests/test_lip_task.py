@@ -42,6 +42,9 @@ def lip_run(tmp_path_factory) -> dict:
     return {**result, "root": root, "raw": raw, "tmp": tmp}
 
 
+# The lip run (~13 s) is slow-marked: the task contract's default-suite lip_cnnlstm run already checks that a short
+# run learns; these two add the checkpoint's contents and the frame-order sensitivity.
+@pytest.mark.slow
 def test_short_lip_training_learns_well_above_chance(lip_run):
     test = lip_run["test"]
     assert test["chance"] == pytest.approx(0.25)
@@ -52,6 +55,7 @@ def test_short_lip_training_learns_well_above_chance(lip_run):
     assert ckpt["classes"] == ["doctor", "i_need_to_move", "my_mouth_is_dry", "pillow"]
 
 
+@pytest.mark.slow
 def test_frame_order_matters_to_the_trained_model(lip_run):
     """Shuffling the frames of the test clips (same frames, other order) drops the model to near chance."""
     from signlip.checkpoint import load_checkpoint
