@@ -33,6 +33,20 @@ FORMATS = Registry("data format")
 MANIFEST_FORMATS = ("manifest", "videos")  # not adapters: data.raw_manifest is the user's own CSV
 
 
+def write_csv(path: str | Path, header: list[str] | tuple[str, ...], rows: list) -> Path:
+    """A raw manifest (or report) written atomically, UTF-8: a killed run never leaves half a file."""
+    import csv
+
+    path = Path(path)
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        writer.writerows(rows)
+    tmp.replace(path)
+    return path
+
+
 def detect_format(root: Path, modality: str) -> str:
     """The adapter whose `detect(root)` recognises the folder, for the data module `modality`."""
     load_adapters()

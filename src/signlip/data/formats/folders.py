@@ -12,12 +12,11 @@ one group or its group `speaker` is the person) adds a speaker column, so signli
 
 from __future__ import annotations
 
-import csv
 import re
 from pathlib import Path
 
 from signlip.data.clips.reader import VIDEO_SUFFIXES
-from signlip.data.formats import FORMATS
+from signlip.data.formats import FORMATS, write_csv
 from signlip.errors import SignlipError
 
 ARRAY_SUFFIXES = (".npy",)
@@ -129,13 +128,7 @@ def folders(root: Path, out: Path, speaker_pattern: str | None = None, extension
         shown = ", ".join(str(f) for f in empty[:3]) + (f" and {len(empty) - 3} more" if len(empty) > 3 else "")
         raise SignlipError(f"no {'/'.join(suffixes)} file in {shown} — add files there or remove the folder")
     header = ["path", "label", *(["split"] if split_layout else []), *(["speaker"] if pattern else [])]
-    out = Path(out)
-    tmp = out.with_suffix(".tmp")
-    with tmp.open("w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(header)
-        writer.writerows(rows)
-    tmp.replace(out)
+    out = write_csv(out, header, rows)
     speakers = {r[-1] for r in rows} if pattern else set()
     if not split_layout and not pattern:
         console.print("note: no split folders and no data.format_options.speaker_pattern — signlip splits the files "

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from signlip.data.formats import write_csv
 from signlip.data.holistic.features import N_POINTS, PART_SIZES, PARTS, hand_present
 from signlip.errors import SignlipError
 
@@ -138,18 +139,9 @@ def convert_gislr(root: str | Path, out_dir: str | Path | None = None, overwrite
             manifest_rows.append((rel, label, signer))
         if progress is not None:
             progress(n, len(rows))
-    _write_csv(out_dir / REPORT_FILE, ("path", "reason"), report)
+    write_csv(out_dir / REPORT_FILE, ("path", "reason"), report)
     if not manifest_rows:
         raise SignlipError(f"no usable sequence in {root} — see {out_dir / REPORT_FILE}")
     manifest = out_dir / "manifest.csv"
-    _write_csv(manifest, ("path", "label", "signer"), manifest_rows)
+    write_csv(manifest, ("path", "label", "signer"), manifest_rows)
     return manifest, report
-
-
-def _write_csv(path: Path, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
-    tmp = path.with_suffix(".tmp")
-    with tmp.open("w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(header)
-        w.writerows(rows)
-    tmp.replace(path)

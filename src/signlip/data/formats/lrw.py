@@ -12,13 +12,12 @@ clip as published, frame for frame.
 
 from __future__ import annotations
 
-import csv
 import re
 from pathlib import Path
 
 import numpy as np
 
-from signlip.data.formats import FORMATS
+from signlip.data.formats import FORMATS, write_csv
 from signlip.errors import SignlipError
 
 SPLITS = ("train", "val", "test")
@@ -86,12 +85,7 @@ def lrw(root: Path, out: Path) -> Path:
                 rows.append([str(folder / f"{stem}.mp4"), word.name, split, duration])
     if not rows:
         raise SignlipError(f"no {{WORD}}_nnnnn.mp4 in the word folders of {root} — unpack LRW's videos there")
-    tmp = out.with_suffix(".tmp")
-    with tmp.open("w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["path", "label", "split", "duration"])
-        writer.writerows(rows)
-    tmp.replace(out)
+    write_csv(out, ["path", "label", "split", "duration"], rows)
     counts = {s: sum(r[2] == s for r in rows) for s in SPLITS}
     console.print(f"LRW: {len(rows)} clip(s) of {len(words)} word(s) (train {counts['train']}, val {counts['val']}, "
                   f"test {counts['test']})" + (f"; {no_txt} without a .txt, used without their word boundary"

@@ -39,7 +39,7 @@ import csv
 import re
 from pathlib import Path
 
-from signlip.data.formats import FORMATS
+from signlip.data.formats import FORMATS, write_csv
 from signlip.errors import SignlipError
 
 FPS = 25  # every PHOENIX video
@@ -195,12 +195,7 @@ def phoenix2014(root: Path, out: Path, variant: str = "auto", glosses: str = "cl
         raise SignlipError(f"none of the {len(rows)} frame folders is under {features} — unpack the frames there "
                            f"(features/{frames}/<split>/<id>/), or name another folder of features/ with "
                            f"+data.format_options.frames=…")
-    tmp = out.with_suffix(".tmp")
-    with tmp.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["path", "glosses", "split", "signer", "id", "fps", *translation])
-        writer.writerows(rows)
-    tmp.replace(out)
+    write_csv(out, ["path", "glosses", "split", "signer", "id", "fps", *translation], rows)
     counts = {s: sum(r[2] == s for r in rows) for s in SPLITS.values()}
     also = [v for v in find_corpora(root) if v != variant]
     console.print(f"{NAMES[variant]}: {len(rows)} sentence(s) (train {counts['train']}, val {counts['val']}, test "

@@ -19,12 +19,11 @@ Raw manifest: `path,label,split,signer,frame_start,frame_end,x,y,w,h`. Videos th
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 from typing import Any
 
-from signlip.data.formats import FORMATS
+from signlip.data.formats import FORMATS, write_csv
 from signlip.errors import SignlipError
 
 SPLITS = ("train", "val", "test")
@@ -115,12 +114,7 @@ def wlasl(root: Path, out: Path, subset: int | None = None, ranges: str = "auto"
     if missing == len(rows):
         raise SignlipError(f"none of the {len(rows)} videos {path.name} names is in {videos} — put them there as "
                            f"<video_id>.mp4 (WLASL's start_kit: video_downloader.py, then preprocess.py)")
-    tmp = out.with_suffix(".tmp")
-    with tmp.open("w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(COLUMNS)
-        writer.writerows(rows)
-    tmp.replace(out)
+    write_csv(out, COLUMNS, rows)
     name = f"WLASL{subset}" if subset else path.stem
     console.print(f"{name}: {len(rows)} instance(s) of {len(glosses)} gloss(es), {missing} video(s) missing"
                   + (" (listed in the prepare report as 'file not found')" if missing else "")
