@@ -327,7 +327,7 @@ def test_data_schemas_match_the_data_modules_and_the_loader_keys():
 def test_objective_evaluator_and_command_schemas_match_their_code():
     from signlip.evaluators.classification import ChanceAlarm, ClassificationEvaluator
     from signlip.objectives.classification import ClassifyObjective
-    from signlip.objectives.distillation import distill_objective_factory
+    from signlip.objectives.distill_run import distill_objective_factory
 
     assert fields(schemas.ClassifyConfig, ("name",)) == params(ClassifyObjective)
     assert fields(schemas.ClassificationConfig, ("name",)) == params(ClassificationEvaluator, ("data",))

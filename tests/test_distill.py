@@ -156,7 +156,7 @@ def test_distill_refuses_a_teacher_with_other_classes(tiny, tmp_path):
 
 def test_distill_refuses_other_preprocessing_and_missing_teacher(tiny, tmp_path):
     from signlip.errors import SignlipError
-    from signlip.objectives.distillation import distill_objective_factory
+    from signlip.objectives.distill_run import distill_objective_factory
 
     prep = {**tiny.data.preprocessing, "fingerprint": {**tiny.data.preprocessing["fingerprint"], "n_frames": 16}}
     ckpt = _fake_teacher_checkpoint(tmp_path / "teacher.pt", tiny.data.classes, prep)

@@ -65,7 +65,7 @@ def test_distill_end_to_end_student_checkpoint_is_ordinary(tiny_root, teacher_ck
 def test_student_init_fine_tunes_a_baseline(tiny_root, teacher_ckpt, tmp_path):
     from signlip.errors import SignlipError
     from signlip.models.mobilenetv3 import MobileNetV3Student
-    from signlip.objectives.distillation import distill_objective_factory
+    from signlip.objectives.distill_run import distill_objective_factory
 
     teacher = load_checkpoint(teacher_ckpt)
     # An "i3d" checkpoint is no mobilenetv3 student: student.init refuses it with one clear line.

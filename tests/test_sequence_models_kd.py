@@ -85,10 +85,29 @@ def test_i3d_sequence_output_lengths_match_the_network_and_class_path_is_unchang
     assert logits.shape == (2, V1) and torch.equal(logits, reference)
 
 
+def test_lip_cnnlstm_sequence_has_one_output_per_frame_and_class_path_is_unchanged():
+    from signlip.models.lip import LipCNNLSTM
+
+    torch.manual_seed(0)
+    seq = LipCNNLSTM(V1, output="sequence").eval()
+    x = torch.rand(2, 1, 12, 32, 48)
+    out = seq(x)
+    assert out.shape == (2, 12, V1)
+    assert torch.equal(seq.output_lengths(torch.tensor([12, 7])), torch.tensor([12, 7]))
+    torch.manual_seed(0)
+    cls = LipCNNLSTM(V1).eval()
+    cls.load_state_dict(seq.state_dict())  # one encoder: the same parameters serve both outputs
+    assert cls(x).shape == (2, V1)
+    torch.testing.assert_close(cls(x), out[:, -1])  # class = the head on the last step
+    with pytest.raises(ValueError, match="output must be class or sequence"):
+        LipCNNLSTM(V1, output="frames")
+
+
 def test_schemas_and_yaml_state_every_key():
     from signlip.registry import OBJECTIVES
 
-    for name, schema in (("i3d", schemas.I3DModel), ("mobilenetv3", schemas.MobileNetV3Model)):
+    for name, schema in (("i3d", schemas.I3DModel), ("mobilenetv3", schemas.MobileNetV3Model),
+                         ("lip_cnnlstm", schemas.LipCNNLSTMModel)):
         node = OmegaConf.to_container(OmegaConf.load(REPO / "conf" / "model" / f"{name}.yaml"))
         assert node["output"] == "class" and set(node) == {f.name for f in dc_fields(schema)}, name
     node = OmegaConf.to_container(OmegaConf.load(REPO / "conf" / "objective" / "sequence_distill.yaml"))
@@ -96,7 +115,8 @@ def test_schemas_and_yaml_state_every_key():
     import inspect
 
     params = set(inspect.signature(OBJECTIVES.get("sequence_distill")).parameters)
-    assert set(node) == keys and keys - {"name"} == params
+    # renormalize is signlip distill's, from the two checkpoints' statistics, never configured
+    assert set(node) == keys and keys - {"name"} == params - {"renormalize"}
     assert (node["temperature"], node["alpha"]) == (3.0, 0.7)
     with pytest.raises(SignlipError, match="no teacher — pass objective.teacher="):
         SequenceDistillObjective(None)

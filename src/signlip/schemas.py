@@ -258,11 +258,29 @@ class RgbSynthetic:
 
 
 @dataclass
+class RgbSentenceSynthetic:
+    """`synthetic.kind: rgb_sentences` — `signlip.data.clips.synthetic_rgb.make_synthetic_rgb_sentences`."""
+
+    kind: Literal["rgb_sentences"]
+    root: str
+    n_signs: Annotated[int, Rule(ge=1, le=6)]
+    n_people: SplitSizes
+    sentences_per_person: Count
+    signs_per_sentence: Annotated[list[Count], Rule(length=2, ascending=True,
+                                                    must="a list [min, max] of 2 sign counts ≥ 1 with min ≤ max")]
+    frames_per_sign: Annotated[int, Rule(ge=4)]
+    transition_frames: Annotated[list[NonNegativeInt], Rule(length=2, ascending=True,
+                                                            must="a list [min, max] of 2 frame counts ≥ 0")]
+    frame_size: FrameSize
+    seed: Seed
+
+
+@dataclass
 class ClipPrepare:
     """`signlip.data.clips.datamodule.prepare_clips`'s per-video settings (`VideoClipPreparer`)."""
 
     fps: Positive
-    n_frames: Count
+    n_frames: Count | None  # None: every frame (whole sentences, continuous recognition)
     size: FrameSize
     gray: bool
     roi: Literal["auto", "mediapipe", "none", "box"]
@@ -311,7 +329,7 @@ class ClipsData(Loader):
     root: str | None
     format: DataFormat
     format_options: dict[str, Any] | None
-    synthetic: LipSynthetic | RgbSynthetic | None
+    synthetic: LipSynthetic | RgbSynthetic | RgbSentenceSynthetic | None
     cache_dir: str
     manifests_dir: str
     prepare: ClipPrepare
@@ -400,6 +418,7 @@ class LipCNNLSTMModel:
     hidden_size: Count
     dense_size: Count
     dropout: DropRate
+    output: Literal["class", "sequence"]  # sequence: per-frame outputs (phrases as word sequences, CTC)
 
 
 @dataclass
@@ -484,6 +503,7 @@ class SequenceDistillConfig:
     temperature: Positive
     alpha: Annotated[float, Rule(ge=0, le=1)]
     zero_infinity: bool
+    cache_teacher: bool
 
 
 @dataclass
@@ -671,7 +691,7 @@ class LoggerSettings:
 # --- command nodes -----------------------------------------------------------------------------------------------
 @dataclass
 class DistillSettings:
-    """`signlip distill`: `signlip.objectives.distillation.distill_objective_factory`."""
+    """`signlip distill`: `signlip.objectives.distill_run.distill_objective_factory`."""
 
     temperature: Positive
     alpha: Annotated[float, Rule(ge=0, le=1)]

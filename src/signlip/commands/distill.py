@@ -8,7 +8,7 @@ from signlip.commands import plain, run_dir, user_errors_exit_2
 
 @user_errors_exit_2
 def main(cfg) -> float | None:
-    from signlip.objectives.distillation import distill_objective_factory
+    from signlip.objectives.distill_run import distill_objective_factory
     from signlip.training import run_training
 
     config, settings = plain(cfg)

@@ -59,3 +59,14 @@ def frame_folder_fps(extra: dict[str, str]) -> float | None:
     if not 0 < fps <= 1000:
         raise SignlipError(f"fps={text!r} is not a frame rate — give frames per second, e.g. 25")
     return fps
+
+
+def read_frame_folder_at(folder: str | Path, source_fps: float | None, fps: float | None) -> np.ndarray:
+    """`read_frame_folder`, resampled from `source_fps` (the row's `fps` column) to `fps`, nearest in time as videos
+    are; the frames as they are when either rate is unknown."""
+    frames = read_frame_folder(folder)
+    if not source_fps or not fps or abs(source_fps - fps) < 1e-6:
+        return frames
+    from signlip.data.clips.video import fps_indices
+
+    return frames[fps_indices(np.arange(len(frames)) / source_fps, fps)]

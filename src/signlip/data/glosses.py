@@ -12,11 +12,15 @@ Batches carry the targets padded: "y" (B, L) int64 (0 past each sentence's end) 
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from signlip.errors import SignlipError
+
+if TYPE_CHECKING:
+    from signlip.data.manifest import Manifest
 
 BLANK = 0
 BLANK_NAME = "<blank>"
@@ -101,3 +105,32 @@ def _beam_decoder(n_outputs: int, beam_width: int):
 
 def to_text(ids: list[int] | np.ndarray, names: list[str]) -> str:
     return " ".join(names[i - 1] for i in ids if 0 < i <= len(names))
+
+
+# --- a manifest's sentences (every data module of gloss sentences) ---------------------------------------------
+def most_frequent_sentence(m: Manifest, preprocessing: dict[str, Any] | None) -> str:
+    """The train split's most frequent sentence — the WER baseline, kept in checkpoints for evaluate."""
+    from collections import Counter
+
+    if preprocessing and preprocessing.get("most_frequent_sentence") is not None:
+        return preprocessing["most_frequent_sentence"]
+    return Counter(m.labels[i] for i in m.rows("train")).most_common(1)[0][0] if m.rows("train") else ""
+
+
+def gloss_vocabulary(m: Manifest) -> list[str]:
+    """The train split's vocabulary (`vocabulary`)."""
+    return vocabulary([m.labels[i] for i in m.rows("train")])
+
+
+def unseen_in(m: Manifest, classes: list[str], splits: tuple[str, ...]) -> list[str]:
+    """Glosses of val/test outside the vocabulary, listed once (WER counts them; no training can learn them)."""
+    if m.target != "glosses":
+        return []
+    from signlip.run_logger import console
+
+    unseen = unseen_glosses(classes, [m.labels[i] for s in splits if s != "train" for i in m.rows(s)])
+    if unseen:
+        console.print(f"[yellow]note:[/yellow] {len(unseen)} gloss(es) appear only outside the train split "
+                      f"({', '.join(unseen[:8])}{' …' if len(unseen) > 8 else ''}) — the model cannot learn them; "
+                      f"the WER counts each as an error", soft_wrap=True)
+    return unseen

@@ -36,12 +36,19 @@ class LipCNNLSTM(nn.Module):
 
     Each conv block: Conv3d(3×3×3, padding 1) → BatchNorm3d → ReLU → MaxPool(1, 2, 2) (halves H and W, keeps T).
     64×96 input → 8×12 after three blocks → adaptive average pooling to 4×6 → 48·4·6 = 1152 features per frame.
+
+    `output="class"`: the head reads the LSTM's last real step → (B, num_classes). `output="sequence"` (phrases
+    as word sequences, CTC): the same head on every step → (B, T, num_classes) with num_classes = words + blank, one
+    output per frame (temporal stride 1, `output_lengths` the identity).
     """
 
     def __init__(self, num_classes: int, in_channels: int = 1, channels: tuple[int, ...] = (16, 32, 48),
                  pooled_size: tuple[int, int] = (4, 6), hidden_size: int = 128, dense_size: int = 64,
-                 dropout: float = 0.3):
+                 dropout: float = 0.3, output: str = "class"):
         super().__init__()
+        if output not in ("class", "sequence"):
+            raise ValueError(f"output must be class or sequence, got {output!r}")
+        self.output = output
         blocks: list[nn.Module] = []
         c_in = in_channels
         for c_out in channels:
@@ -60,7 +67,13 @@ class LipCNNLSTM(nn.Module):
         b, c, t, h, w = f.shape
         seq = f.permute(0, 2, 1, 3, 4).reshape(b, t, c * h * w)  # (B, T, 1152)
         out, _ = self.lstm(seq)  # (B, T, 128)
+        if self.output == "sequence":  # every step through the head (BatchNorm1d over all B·T steps)
+            return self.head(out.reshape(b * t, -1)).reshape(b, t, -1)  # (B, T, num_classes)
         return self.head(_last_step(out, mask))  # (B, num_classes)
+
+    def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        """Output steps for inputs of `lengths` frames: one per frame (no temporal stride)."""
+        return lengths
 
 
 @MODELS.register("lip_cnn3d", example=example_input)

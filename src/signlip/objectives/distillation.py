@@ -47,7 +47,7 @@ def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: 
     return {"loss": alpha * kd + (1.0 - alpha) * ce, "kd": kd, "ce": ce}
 
 
-def _short(names: Sequence[str], limit: int = 12) -> str:
+def class_list(names: Sequence[str], limit: int = 12) -> str:
     shown = ", ".join(map(str, names[:limit]))
     return f"[{shown}{', …' if len(names) > limit else ''}] ({len(names)} classes)"
 
@@ -75,8 +75,8 @@ def load_teacher(checkpoint: str | Path | Mapping[str, Any], classes: Sequence[s
         hint = ("same classes in another order — retrain the teacher on this manifest"
                 if sorted(map(str, teacher_classes)) == sorted(map(str, classes))
                 else "train the teacher on the same labels or pass a matching teacher.ckpt")
-        raise SignlipError(f"teacher checkpoint {name} was trained on classes {_short(teacher_classes)} but the data "
-                           f"has {_short(list(classes))} — {hint}")
+        raise SignlipError(f"teacher checkpoint {name} was trained on classes {class_list(teacher_classes)} but the "
+                           f"data has {class_list(list(classes))} — {hint}")
     model = model_from_checkpoint(ckpt)
     if device is not None:
         model.to(device)
@@ -235,12 +235,7 @@ class DistillObjective:
             yield from source
 
 
-# --- assembling a distillation run (used by `signlip distill`; plain arguments, no Hydra) -------------------------
-def _same_stats(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
-    return all(torch.allclose(torch.tensor(a[k], dtype=torch.float64), torch.tensor(b[k], dtype=torch.float64))
-               for k in ("mean", "std"))
-
-
+# --- a teacher checkpoint against the student's data (signlip.objectives.distill_run assembles the run) -------
 def check_teacher(ckpt: Mapping[str, Any], path: str, data: Any) -> None:
     """Refuse a teacher whose classes or preprocessing fingerprint differ from the student's data (SignlipError)."""
     from signlip.data.cache import check_fingerprint
@@ -250,8 +245,8 @@ def check_teacher(ckpt: Mapping[str, Any], path: str, data: Any) -> None:
         hint = ("the same classes in another order — retrain the teacher on this manifest"
                 if sorted(map(str, teacher_classes)) == sorted(map(str, classes))
                 else "distill on the teacher's data or train a teacher on these labels")
-        raise SignlipError(f"teacher checkpoint {path} was trained on classes {_short(teacher_classes)} but the data "
-                           f"has {_short(classes)} — {hint}")
+        raise SignlipError(f"teacher checkpoint {path} was trained on classes {class_list(teacher_classes)} but the "
+                           f"data has {class_list(classes)} — {hint}")
     expected = (ckpt.get("preprocessing") or {}).get("fingerprint")
     found = data.preprocessing.get("fingerprint")
     if expected is not None and found is not None:
@@ -260,52 +255,3 @@ def check_teacher(ckpt: Mapping[str, Any], path: str, data: Any) -> None:
         except SignlipError as exc:
             raise SignlipError(f"teacher checkpoint {path}: {exc} (the teacher must see clips prepared as it was "
                                f"trained: same fps, n_frames, size, colour, ROI)") from None
-
-
-def distill_objective_factory(teacher_ckpt: str | None, teacher_task: str | None = None,
-                              temperature: float = 3.0, alpha: float = 0.7, cache_teacher: bool = False,
-                              label_smoothing: float = 0.0, student_init: str | None = None):
-    """Load and check the teacher checkpoint now (fail fast, before any data is prepared); return the factory
-    `(data, student) -> DistillObjective` that `run_training` calls once data and student are built."""
-    from signlip.checkpoint import load_checkpoint
-
-    if not teacher_ckpt:
-        raise SignlipError("no teacher checkpoint — pass teacher.ckpt=<best.pt of a signlip train task=i3d run>")
-    if not 0.0 <= alpha <= 1.0:
-        raise SignlipError(f"distill.alpha={alpha} — choose a value in [0, 1]")
-    if temperature <= 0:
-        raise SignlipError(f"distill.temperature={temperature} — choose a value > 0")
-    ckpt = load_checkpoint(teacher_ckpt)
-    if teacher_task and ckpt.get("task") not in (None, teacher_task):
-        raise SignlipError(f"teacher.ckpt={teacher_ckpt} was trained as task {ckpt.get('task')}, not {teacher_task} "
-                           f"— pass teacher={ckpt.get('task')} or a checkpoint of task {teacher_task}")
-    init = load_checkpoint(student_init) if student_init else None
-
-    def factory(data: Any, student: nn.Module) -> DistillObjective:
-        check_teacher(ckpt, str(teacher_ckpt), data)
-        if init is not None:
-            init_student(student, init, str(student_init), data.classes)
-        teacher_prep, data_prep = ckpt.get("preprocessing") or {}, data.preprocessing
-        renormalize = None
-        if {"mean", "std"} <= set(teacher_prep) and {"mean", "std"} <= set(data_prep) \
-                and not _same_stats(teacher_prep, data_prep):
-            # The teacher was trained on another normalisation of the same clips: undo ours, apply its own.
-            renormalize = ({"mean": data_prep["mean"], "std": data_prep["std"]},
-                           {"mean": teacher_prep["mean"], "std": teacher_prep["std"]})
-        return DistillObjective(load_teacher(ckpt), temperature=temperature, alpha=alpha, cache_teacher=cache_teacher,
-                                label_smoothing=label_smoothing, renormalize=renormalize)
-
-    return factory
-
-
-def init_student(student: nn.Module, ckpt: Mapping[str, Any], path: str, classes: Sequence[str]) -> None:
-    """Load a trained student's weights (`student.init=`) after checking it has the same model and classes."""
-    if list(ckpt.get("classes") or []) != list(classes):
-        raise SignlipError(f"student.init={path} was trained on classes {_short(list(ckpt.get('classes') or []))} "
-                           f"but the data has {_short(list(classes))} — initialise from a student of these classes")
-    try:
-        student.load_state_dict(ckpt["model_state"])
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise SignlipError(f"student.init={path} ({ckpt['model']['name']} {ckpt['model'].get('kwargs')}) does not fit "
-                           f"the student model ({first}) — use the same model settings as that run") from None

@@ -15,8 +15,16 @@ distribution (the renormalisation only removes rounding), and at a gloss boundar
 the next" — the geometric mean that interpolating log-probabilities gives would push both spikes of CTC's peaky
 posteriors down and hand the mass to whatever the two frames happen to agree on. Equal lengths map frame to frame.
 
-Not offered here: a teacher-output cache (a sentence's teacher output has its own length, and the classification
-cache stores one (C,) row per sample).
+Teacher-output cache (`cache_teacher=True`, `distill.cache_teacher=true`): the teacher runs once over the train
+split before the first step, on the un-augmented sentences batched by length, and each sentence's real output steps
+(Lt, V+1) are kept under its sample index; training batches then read them instead of running the teacher (it costs
+several times the student: docs/benchmarks.md). Valid because the teacher is frozen and deterministic, and the
+alignment above needs only each sample's real steps: spatial augmentation does not change a sentence's length, and
+temporal resampling (landmark augmentation) stretches it uniformly, which the linear alignment follows. As for
+classification it is "consistent teaching" (the teacher sees the clean view, the student an augmented one).
+Validation batches always run the teacher.
+
+`signlip distill ... task=<a task of gloss sentences>` builds this objective (`signlip.objectives.distill_run`).
 """
 
 from __future__ import annotations
@@ -63,10 +71,13 @@ class SequenceDistillObjective:
             the same glosses); frozen here and kept outside the student.
         temperature, alpha: T and α of the loss above.
         zero_infinity: `CTCObjective`'s.
+        renormalize: `DistillObjective`'s (a teacher trained on another input normalisation).
+        cache_teacher: run the teacher once over the train split and reuse its outputs (the module docstring).
     """
 
     def __init__(self, teacher: nn.Module | str | Path | Mapping[str, Any] | None = None, temperature: float = 3.0,
-                 alpha: float = 0.7, zero_infinity: bool = False):
+                 alpha: float = 0.7, zero_infinity: bool = False,
+                 renormalize: tuple[Mapping[str, Any], Mapping[str, Any]] | None = None, cache_teacher: bool = False):
         if teacher is None:
             raise SignlipError("objective=sequence_distill has no teacher — pass objective.teacher=<best.pt of a "
                                "signlip train run with model.output=sequence and objective=ctc>")
@@ -82,11 +93,13 @@ class SequenceDistillObjective:
             self._teacher_ckpt = (ckpt, "<in-memory checkpoint>" if isinstance(teacher, Mapping) else str(teacher))
             teacher = load_teacher(ckpt)
         # The classification distillation's teacher handling: frozen, eval mode, no grad, follows the batch's device.
-        self.teaching = DistillObjective(teacher, temperature=temperature, alpha=alpha)
+        self.teaching = DistillObjective(teacher, temperature=temperature, alpha=alpha, renormalize=renormalize)
         self.teacher = self.teaching.teacher
         self.temperature = float(temperature)
         self.alpha = float(alpha)
         self.ctc = CTCObjective(zero_infinity=zero_infinity)
+        self.cache_teacher = bool(cache_teacher)
+        self._cache: dict[int, torch.Tensor] = {}  # train sample index → (Lt, V+1) float32 teacher logits on CPU
 
     def setup(self, trainer: Any) -> None:
         """The teacher must know the data's glosses; then CTC's length pre-flight for the student, and for the
@@ -97,16 +110,49 @@ class SequenceDistillObjective:
         self.ctc.setup(trainer)
         check_lengths(self.teacher, trainer.data.splits["train"], trainer.transform, trainer.device,
                       len(trainer.data.classes))
+        if self.cache_teacher:
+            import time
+
+            started = time.perf_counter()
+            n = self.precompute(trainer.data.splits["train"], trainer.transform, trainer.device)
+            trainer.logger.print(f"distill: cached teacher outputs for {n} training sentences (un-augmented) in "
+                                 f"{time.perf_counter() - started:.1f} s")
+
+    @torch.no_grad()
+    def precompute(self, dataset: Any, transform: Any, device: torch.device, batch_size: int = 8) -> int:
+        """Teacher outputs of every sample of `dataset` (a split with `__getitems__`; `lengths` when it has them,
+        so that batches hold sentences of similar length), un-augmented; returns how many are cached."""
+        lengths = getattr(dataset, "lengths", None)
+        order = sorted(range(len(dataset)), key=lambda i: int(lengths[i])) if lengths is not None \
+            else list(range(len(dataset)))
+        for start in range(0, len(order), batch_size):
+            idx = order[start: start + batch_size]
+            batch = transform({k: v.to(device) for k, v in dataset.__getitems__(idx).items()}, training=False)
+            logits = self.teaching.teacher_logits(batch["x"], batch.get("mask"))
+            steps = output_lengths(self.teacher, batch, logits.shape[1]).cpu()
+            for row, i in enumerate(idx):
+                self._cache[i] = logits[row, : int(steps[row])].cpu()
+        return len(self._cache)
+
+    def _teacher_outputs(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(teacher logits (B, Tt, V+1), their real steps (B,)): from the cache for training batches, else run."""
+        if self.cache_teacher and model.training and self._cache:
+            rows = [self._cache[i] for i in batch["index"].tolist()]
+            steps = torch.as_tensor([len(r) for r in rows], dtype=torch.long)
+            logits = torch.nn.utils.rnn.pad_sequence(rows, batch_first=True)
+            return logits.to(batch["x"].device), steps
+        t_logits = self.teaching.teacher_logits(batch["x"], batch.get("mask"))  # (B, Tt, V+1), no grad
+        return t_logits, output_lengths(self.teacher, batch, t_logits.shape[1])
 
     def __call__(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         logits = model(batch["x"], batch.get("mask"))  # (B, Ts, V+1), with grad
         result = self.ctc.from_logits(model, batch, logits)
-        t_logits = self.teaching.teacher_logits(batch["x"], batch.get("mask"))  # (B, Tt, V+1), no grad
+        t_logits, t_lengths = self._teacher_outputs(model, batch)
         if t_logits.shape[-1] != logits.shape[-1]:
             raise SignlipError(f"the teacher emits {t_logits.shape[-1]} outputs per frame but the student "
                                f"{logits.shape[-1]} — distil from a teacher trained on the same glosses")
         s_lengths = output_lengths(model, batch, logits.shape[1]).to(logits.device)
-        t_lengths = output_lengths(self.teacher, batch, t_logits.shape[1]).to(logits.device)
+        t_lengths = t_lengths.to(logits.device)
         t = self.temperature
         s_log = (logits.float() / t).log_softmax(-1)
         with torch.no_grad():

@@ -31,13 +31,15 @@ from signlip.data.cache import (
 )
 from signlip.data.clips.augment import augment_clips
 from signlip.data.clips.picture import draw_sample
-from signlip.data.manifest import Manifest, class_names, label_indices, read_manifest, require_labels
+from signlip.data.glosses import gloss_vocabulary, most_frequent_sentence, unseen_in
+from signlip.data.manifest import Manifest, class_names, label_indices, read_manifest
 from signlip.errors import SignlipError
 from signlip.registry import DATASETS
 
 SYNTHETIC = {}  # kind → (module, function): generators of raw synthetic videos + manifest
 SYNTHETIC["lip"] = ("signlip.data.clips.synthetic_lip", "make_synthetic_lip")
 SYNTHETIC["rgb"] = ("signlip.data.clips.synthetic_rgb", "make_synthetic_rgb")
+SYNTHETIC["rgb_sentences"] = ("signlip.data.clips.synthetic_rgb", "make_synthetic_rgb_sentences")
 MIN_DECODED_FRACTION = 0.9  # data.prepare.min_decoded_fraction: below this share of the declared frames → truncated
 
 
@@ -48,7 +50,7 @@ class VideoClipPreparer:
     `min_decoded_fraction`: a video that decodes fewer of the frames its container declares is left out as truncated
     (a note in the details when it decodes fewer but enough)."""
 
-    def __init__(self, fps: float, n_frames: int, size: tuple[int, int], gray: bool, roi: str, margin: float,
+    def __init__(self, fps: float, n_frames: int | None, size: tuple[int, int], gray: bool, roi: str, margin: float,
                  smoothing: float, face_model: str | None, min_decoded_fraction: float = MIN_DECODED_FRACTION):
         self.fps, self.n_frames, self.size, self.gray = fps, n_frames, tuple(size), gray
         self.roi, self.margin, self.smoothing, self.face_model = roi, margin, smoothing, face_model
@@ -71,6 +73,12 @@ class VideoClipPreparer:
 
         stats: dict[str, int] = {}
         keep, window = self.kept, None
+        if Path(item.source).is_dir():  # a sentence as its frames (PHOENIX): read whole, no container to check
+            from signlip.data.frame_folder import frame_folder_fps, read_frame_folder_at
+
+            frames = read_frame_folder_at(item.source, frame_folder_fps(item.extra), self.fps)
+            clip = self.clip_from_frames(frames, box=self._box(item), source=item.source)
+            return Prepared(clip, {"decoded_frames": len(frames), "container_frames": len(frames)})
         if frame_range(item.extra) is not None:  # a stretch of a longer video (WLASL): the clip samples only it
             source_fps = probe_video(item.source).fps
             scale = self.fps / source_fps if self.fps and source_fps else 1.0
@@ -93,16 +101,10 @@ class VideoClipPreparer:
             part = window(len(frames))
             frames, landmarks = frames[part], (landmarks[part] if landmarks is not None else None)
             details["frame_range"] = "{}..{}".format(*frame_range(item.extra))
-        box = None
-        if self.roi == "box":
-            try:
-                box = tuple(float(item.extra[k]) for k in ("x", "y", "w", "h"))
-            except (KeyError, ValueError):
-                raise SignlipError("roi=box needs numeric x,y,w,h columns in the manifest") from None
-        elif self.roi == "mediapipe":
+        if self.roi == "mediapipe":
             details["face_roll_deg"] = round(face_roll_deg(landmarks), 1)
         try:
-            clip = self.clip_from_frames(frames, box=box, source=item.source, landmarks=landmarks)
+            clip = self.clip_from_frames(frames, box=self._box(item), source=item.source, landmarks=landmarks)
         except SignlipError as exc:
             if note:  # kept though short: say so, the missing face may be the damage
                 raise SignlipError(f"{exc} (and the file is {note.split(', kept')[0]})") from None
@@ -111,17 +113,27 @@ class VideoClipPreparer:
             details["note"] = note
         return Prepared(clip, details)
 
+    def _box(self, item: Item) -> tuple[float, ...] | None:
+        """The row's x,y,w,h box for roi=box, else None."""
+        if self.roi != "box":
+            return None
+        try:
+            return tuple(float(item.extra[k]) for k in ("x", "y", "w", "h"))
+        except (KeyError, ValueError):
+            raise SignlipError("roi=box needs numeric x,y,w,h columns in the manifest") from None
+
     def kept(self, length: int) -> np.ndarray:
-        """Indices of the frames a `length`-frame video keeps in its clip (uniform sampling or edge padding)."""
+        """Indices of the frames a `length`-frame video keeps in its clip: uniform sampling or edge padding to
+        `n_frames`; every frame when `n_frames` is None (whole sentences, continuous recognition)."""
         from signlip.data.clips.video import temporal_indices
 
-        return temporal_indices(length, self.n_frames)
+        return np.arange(length) if self.n_frames is None else temporal_indices(length, self.n_frames)
 
     def clip_from_frames(self, frames: np.ndarray | list[np.ndarray | None], box: tuple[float, ...] | None = None,
                          source: str = "", landmarks: np.ndarray | None = None) -> np.ndarray:
-        """Decoded RGB frames at `fps` `(T, H0, W0, 3)` → the clip `(n_frames, H, W[, 3])`; `landmarks`: their face
-        landmarks when a tracker already ran over them (a stream's window). Only the kept frames are cropped (a list
-        may hold None at the others, `read_kept_frames`)."""
+        """Decoded RGB frames at `fps` `(T, H0, W0, 3)` → the clip `(n_frames or T, H, W[, 3])`; `landmarks`: their
+        face landmarks when a tracker already ran over them (a stream's window). Only the kept frames are cropped (a
+        list may hold None at the others, `read_kept_frames`)."""
         from signlip.data.clips.roi import extract_roi
 
         return extract_roi(frames, self.roi, model_path=self.face_model, box=box, margin=self.margin,
@@ -223,36 +235,62 @@ def make_synthetic(synthetic: dict[str, Any] | None) -> str:
 
 # --- dataset ------------------------------------------------------------------------------------------------------
 class ClipDataset:
-    """Prepared uint8 clips of one split; `__getitems__` stacks a batch (B, T, H, W[, 3])."""
+    """Prepared uint8 clips of one split; `__getitems__` stacks a batch (B, T, H, W[, 3]).
 
-    def __init__(self, paths: list[str], labels: np.ndarray, groups: list[str], preload: bool):
-        self.paths, self.labels, self.groups = paths, labels, np.asarray(groups)
+    With `targets` (gloss sentences, `signlip.data.glosses`) the clips are whole sentences of any length: a batch is
+    padded to its longest with black frames, with mask (B, T) (True = real frame), y (B, L) padded gloss ids and
+    y_lengths (B,); labels are then all 0 (a sentence has no class). `lengths` (N,) feeds the length-bucket
+    sampler."""
+
+    def __init__(self, paths: list[str], labels: np.ndarray, groups: list[str], preload: bool,
+                 targets: list[np.ndarray] | None = None):
+        self.paths, self.labels, self.groups, self.targets = paths, labels, np.asarray(groups), targets
         self.y = torch.from_numpy(labels)
-        first = np.load(paths[0], mmap_mode="r")
-        self.clip_shape = first.shape
-        self.clips: np.ndarray | None = None
+        shapes = [np.load(p, mmap_mode="r").shape for p in paths]  # headers only
+        self.clip_shape = shapes[0]
+        self.lengths = np.asarray([s[0] for s in shapes], dtype=np.int64)
+        for path, shape in zip(paths, shapes):
+            if shape[1:] != self.clip_shape[1:] or (targets is None and shape != self.clip_shape):
+                raise SignlipError(f"prepared clip {path} has shape {shape}, expected {self.clip_shape} like "
+                                   f"{paths[0]} — prepare the data again into a fresh data.cache_dir")
+        self.offsets = np.concatenate([[0], np.cumsum(self.lengths)])
+        self.frames: np.ndarray | None = None  # (ΣT, H, W[, 3]) when preloaded
         if preload:
-            self.clips = np.empty((len(paths), *first.shape), dtype=np.uint8)
+            self.frames = np.empty((int(self.offsets[-1]), *self.clip_shape[1:]), dtype=np.uint8)
             for i, p in enumerate(paths):
-                self.clips[i] = self._load(p)
+                self.frames[self.offsets[i]: self.offsets[i + 1]] = self._load(p)
 
     def _load(self, path: str) -> np.ndarray:
         arr = np.load(path, mmap_mode="r")
-        if arr.shape != self.clip_shape or arr.dtype != np.uint8:
-            raise SignlipError(f"prepared clip {path} has shape {arr.shape} {arr.dtype}, expected {self.clip_shape} "
-                               f"uint8 — prepare the data again into a fresh data.cache_dir")
+        if arr.shape[1:] != self.clip_shape[1:] or arr.dtype != np.uint8:
+            raise SignlipError(f"prepared clip {path} has shape {arr.shape} {arr.dtype}, expected frames of "
+                               f"{self.clip_shape[1:]} uint8 — prepare the data again into a fresh data.cache_dir")
         return arr
+
+    def clip(self, i: int) -> np.ndarray:
+        return self.frames[self.offsets[i]: self.offsets[i + 1]] if self.frames is not None else \
+            self._load(self.paths[i])
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def __getitems__(self, indices: list[int]) -> dict[str, torch.Tensor]:
-        if self.clips is not None:
-            x = torch.from_numpy(self.clips[np.asarray(indices)])
-        else:
-            x = torch.from_numpy(np.stack([self._load(self.paths[i]) for i in indices]))
         idx = torch.as_tensor(indices, dtype=torch.long)
-        return {"x": x, "y": self.y[idx], "index": idx}
+        if self.targets is None:  # clips of one length
+            if self.frames is not None:
+                x = torch.from_numpy(self.frames.reshape(len(self), *self.clip_shape)[np.asarray(indices)])
+            else:
+                x = torch.from_numpy(np.stack([self.clip(i) for i in indices]))
+            return {"x": x, "y": self.y[idx], "index": idx}
+        from signlip.data.glosses import pad_targets
+
+        lengths = self.lengths[np.asarray(indices)]
+        x = torch.zeros((len(indices), int(lengths.max()), *self.clip_shape[1:]), dtype=torch.uint8)
+        for row, i in enumerate(indices):
+            x[row, : lengths[row]] = torch.from_numpy(np.ascontiguousarray(self.clip(i)))
+        mask = torch.arange(x.shape[1])[None, :] < torch.from_numpy(lengths)[:, None]
+        y, y_lengths = pad_targets([self.targets[i] for i in indices])
+        return {"x": x, "mask": mask, "y": y, "y_lengths": y_lengths, "index": idx}
 
 
 class ClipTransform(BatchTransform):
@@ -282,7 +320,13 @@ class ClipTransform(BatchTransform):
 
 
 def _load_split(m: Manifest, split: str, classes: list[str], preload: bool) -> ClipDataset:
+    """One split; for gloss sentences `classes` is the vocabulary + the glosses only val/test hold."""
+    from signlip.data.glosses import encode
+
     rows = m.rows(split)
+    if m.target == "glosses":
+        return ClipDataset([m.paths[i] for i in rows], np.zeros(len(rows), np.int64), [m.groups[i] for i in rows],
+                           preload, [encode(m.labels[i], classes) for i in rows])
     return ClipDataset([m.paths[i] for i in rows], label_indices(m, split, classes), [m.groups[i] for i in rows],
                        preload)
 
@@ -305,22 +349,30 @@ def build_clip_data(manifest: str | None = None, raw_manifest: str | None = None
                                      format_options, seed, workers).manifest)
     m = read_manifest(manifest, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction,
                       required=tuple(splits))
-    require_labels(m, "video clip")
+    glosses = m.target == "glosses"
     fingerprint = read_fingerprint([m.paths[i] for s in splits for i in m.rows(s)])
     if preprocessing:
         check_fingerprint(preprocessing["fingerprint"], fingerprint, f"data {manifest}")
+        if preprocessing.get("target", "label") != m.target:
+            raise SignlipError(f"data {manifest} has a {m.target} column but the checkpoint was trained on "
+                               f"{preprocessing.get('target', 'label')} — evaluate it with data of its kind")
         classes = list(preprocessing["classes"])
     else:
-        classes = class_names(m)
+        classes = gloss_vocabulary(m) if glosses else class_names(m)
+    if glosses and fingerprint.get("n_frames") is not None:
+        raise SignlipError(f"data {manifest} holds gloss sentences but its clips were cut to a fixed "
+                           f"{fingerprint['n_frames']} frames — prepare sentences whole: data.prepare.n_frames=null")
+    unseen = unseen_in(m, classes, splits)
     channels = 1 if fingerprint.get("gray", True) else 3
     mean = list(mean or [0.0] * channels)
     std = list(std or [1.0] * channels)
-    n = sum(len(m.rows(s)) for s in splits)
-    clip_bytes = int(np.prod(np.load(m.paths[m.rows(splits[0])[0]], mmap_mode="r").shape))
-    preload = n * clip_bytes <= preload_limit_mb * 2**20
-    loaded = {s: _load_split(m, s, classes, preload) for s in splits}
-    prep = {"kind": "clips", "classes": classes, "fingerprint": fingerprint, "mean": mean, "std": std,
-            "manifest": str(Path(manifest).resolve())}
+    clip_bytes = sum(int(np.prod(np.load(m.paths[i], mmap_mode="r").shape)) for s in splits for i in m.rows(s))
+    preload = clip_bytes <= preload_limit_mb * 2**20
+    loaded = {s: _load_split(m, s, classes + unseen, preload) for s in splits}
+    prep = {"kind": "clips", "classes": classes, "target": m.target, "fingerprint": fingerprint, "mean": mean,
+            "std": std, "manifest": str(Path(manifest).resolve()),
+            **({"most_frequent_sentence": most_frequent_sentence(m, preprocessing)} if glosses else {})}
     return DataBundle(classes=classes, splits=loaded, batch_transform=ClipTransform(mean, std, augment),
-                      preprocessing=prep, model_kwargs={"num_classes": len(classes), "in_channels": channels},
-                      draw_sample=draw_sample)
+                      preprocessing=prep, draw_sample=draw_sample, target=m.target, unseen=unseen,
+                      model_kwargs={"num_classes": len(classes) + 1 if glosses else len(classes),  # + the blank
+                                    "in_channels": channels})

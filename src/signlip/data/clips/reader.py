@@ -62,11 +62,13 @@ class ClipReader:
         self.preparer = VideoClipPreparer(fp["fps"], fp["n_frames"], fp["size"], fp["gray"], fp["roi"],
                                           fp.get("margin", 0.35), fp.get("smoothing", 0.6),
                                           face_model_at_hand(fp, data_config, models_dir))
-        self.clip_shape = (int(fp["n_frames"]), *map(int, fp["size"]), *(() if fp["gray"] else (3,)))
+        # Whole sentences (n_frames None, continuous recognition) have any length; their frames a fixed shape.
+        self.frame_shape = (*map(int, fp["size"]), *(() if fp["gray"] else (3,)))
+        self.clip_shape = (int(fp["n_frames"]), *self.frame_shape) if fp["n_frames"] is not None else None
         self.transform = ClipTransform(preprocessing["mean"], preprocessing["std"], None)
         # Streaming: frames at the training frame rate, windows as long as a training clip.
         self.stream_fps, self.max_side = float(fp["fps"]), self.preparer.max_side
-        self.default_window = int(fp["n_frames"])
+        self.default_window = int(fp["n_frames"] or 16)
 
     @staticmethod
     def input_steps(prep: dict[str, Any]) -> dict[str, Any]:
@@ -87,9 +89,11 @@ class ClipReader:
     def read(self, path: str) -> dict[str, torch.Tensor]:
         if Path(path).suffix.lower() == ".npy":
             clip = np.load(path, allow_pickle=False)
-            if clip.shape != self.clip_shape or clip.dtype != np.uint8:
+            expected = self.clip_shape or ("T", *self.frame_shape)
+            if clip.dtype != np.uint8 or clip.ndim != len(expected) or \
+                    (clip.shape if self.clip_shape else clip.shape[1:]) != (self.clip_shape or self.frame_shape):
                 raise SignlipError(f"{path} holds {clip.dtype} {clip.shape}, not a clip of this checkpoint "
-                                   f"(uint8 {self.clip_shape}) — give the video, or a clip prepared with its settings")
+                                   f"(uint8 {tuple(expected)}) — give the video, or a clip prepared with its settings")
         elif self.roi == "box":
             raise SignlipError("this checkpoint crops a fixed box (roi=box, manifest columns x,y,w,h) from each "
                                "video — predict on its prepared .npy clips, or on videos cropped to that box")

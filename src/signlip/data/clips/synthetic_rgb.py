@@ -186,7 +186,8 @@ def render_clip(plan: dict[str, np.ndarray], signer: dict[str, Any], rng: np.ran
         # The hand points away from the arc's centre, so it also turns (cw or ccw) as it travels: a local,
         # translation-invariant motion cue (no single frame shows which way it turns).
         tilt = signer["tilt"] + plan["theta"][i] + np.pi / 2
-        extension, spread = hand_pose(plan["order"], float(plan["progress"][i]))
+        order = plan["orders"][i] if "orders" in plan else plan["order"]  # a sentence changes sign as it goes
+        extension, spread = hand_pose(order, float(plan["progress"][i]))
         m = _hand_mask(size, pos, extension, spread, signer["hand_scale"], tilt)[..., None]
         oy, ox = int(np.clip(round(h - pos[1]), 0, h)), int(np.clip(round(w - pos[0]), 0, w))
         skin = signer["skin"][None, None] * tex[oy: oy + h, ox: ox + w, None]  # texture point (h, w) sits on the hand
@@ -258,5 +259,80 @@ def make_synthetic_rgb(root: str | Path = "data/synthetic/rgb", n_classes: int =
                     write_video(root / rel, clip)
                     rows.append((rel.as_posix(), label, split, name))
     write_manifest(manifest, rows, "signer")
+    settings_file.write_text(json.dumps(settings))
+    return manifest
+
+
+def sentence_plan(labels: Sequence[str], signer: dict[str, Any], rng: np.random.Generator, frames_per_sign: int,
+                  transition: Sequence[int]) -> dict[str, Any]:
+    """Per-frame hand state of a signed sentence: each sign's `clip_plan` (its length varied ±15%), joined by
+    transitions of `transition` [min, max] frames in which the hand travels from where one sign ended to where the
+    next starts (the shortest way round the arc), holding the end shape, then taking the next start shape. Returns
+    `clip_plan`'s keys with `orders` (T,): the shape order of each frame's sign."""
+    theta, progress, orders = [], [], []
+    for k, label in enumerate(labels):
+        plan = clip_plan(label, signer, rng, max(4, int(round(frames_per_sign * rng.uniform(0.85, 1.15)))))
+        if k:
+            n = int(rng.integers(transition[0], transition[1] + 1))
+            start, end = theta[-1][-1], plan["theta"][0]
+            delta = (end - start + np.pi) % (2 * np.pi) - np.pi
+            steps = np.arange(1, n + 1) / (n + 1)
+            theta.append(start + delta * steps)
+            progress.append(np.where(steps < 0.5, 1.0, 0.0))
+            orders += [orders[-1] if u < 0.5 else plan["order"] for u in steps]
+        theta.append(plan["theta"])
+        progress.append(plan["progress"])
+        orders += [plan["order"]] * len(plan["theta"])
+    return {"theta": np.concatenate(theta), "progress": np.concatenate(progress), "orders": orders,
+            "order": orders[0], "center": signer["center"] + rng.normal(0, 1.5, 2),
+            "radius": signer["radius"] * rng.uniform(0.92, 1.08)}
+
+
+def make_synthetic_rgb_sentences(root: str | Path = "data/synthetic/rgb_sentences", n_signs: int = 6,
+                                 n_people: Sequence[int] = (8, 2, 2), sentences_per_person: int = 24,
+                                 signs_per_sentence: Sequence[int] = (2, 4), frames_per_sign: int = 16,
+                                 transition_frames: Sequence[int] = (3, 6), frame_size: Sequence[int] = (64, 64),
+                                 seed: int = 0) -> Path:
+    """Continuous signing on RGB video: sentences of `signs_per_sentence` [min, max] of the first `n_signs` isolated
+    signs (`CLASSES`; repeats allowed), `frames_per_sign` frames each, joined by transitions (`sentence_plan`),
+    rendered as the isolated clips are. Signers disjoint across (train, val, test) = `n_people`; every sentence is a
+    deterministic function of the settings. Output: `root/<split>/<signer>/sentence_<k>.mp4` and `root/manifest.csv`
+    (`path,glosses,split,signer`); idempotent like `make_synthetic_rgb`."""
+    low, high = (int(v) for v in signs_per_sentence)
+    if not 1 <= n_signs <= len(CLASSES):
+        raise SignlipError(f"synthetic RGB sentences use 1..{len(CLASSES)} signs, not {n_signs} — pick n_signs in "
+                           "that range")
+    if not 1 <= low <= high:
+        raise SignlipError(f"signs_per_sentence must be [min, max] with 1 ≤ min ≤ max, got {list(signs_per_sentence)}")
+    if len(n_people) != 3 or min(n_people) < 1:
+        raise SignlipError(f"n_people must be [train, val, test] signers, at least 1 each, got {list(n_people)}")
+    root = Path(root)
+    manifest, settings_file = root / "manifest.csv", root / "settings.json"
+    size = [int(v) for v in frame_size]
+    settings = {"version": _VERSION, "kind": "sentences", "n_signs": n_signs, "n_people": [int(n) for n in n_people],
+                "sentences_per_person": sentences_per_person, "signs_per_sentence": [low, high],
+                "frames_per_sign": frames_per_sign, "transition_frames": [int(v) for v in transition_frames],
+                "size": size, "seed": seed, "fourcc": FOURCC}
+    if manifest.exists() and settings_file.exists() and json.loads(settings_file.read_text()) == settings:
+        return manifest
+    settings_file.unlink(missing_ok=True)  # an interrupted rewrite must not look complete
+    for split in ("train", "val", "test"):
+        shutil.rmtree(root / split, ignore_errors=True)
+    rows, signer_id = [], 0
+    for split, count in zip(("train", "val", "test"), n_people):
+        for _ in range(count):
+            name = f"s{signer_id:02d}"
+            signer_id += 1
+            signer_rng = np.random.default_rng([seed, signer_id, 7])
+            signer = _signer(signer_rng, size)
+            folder = root / split / name
+            folder.mkdir(parents=True, exist_ok=True)
+            for k in range(sentences_per_person):
+                labels = [CLASSES[i] for i in signer_rng.integers(0, n_signs, int(signer_rng.integers(low, high + 1)))]
+                plan = sentence_plan(labels, signer, signer_rng, frames_per_sign, transition_frames)
+                rel = Path(split) / name / f"sentence_{k:03d}{SUFFIX}"
+                write_video(root / rel, render_clip(plan, signer, signer_rng, size))
+                rows.append((rel.as_posix(), " ".join(labels), split, name))
+    write_manifest(manifest, rows, "signer", target="glosses")
     settings_file.write_text(json.dumps(settings))
     return manifest

@@ -18,7 +18,9 @@ The layouts as the downloads unpack (and as VAC's / CorrNet's `preprocess/datase
 
 Raw manifest: `path,glosses,split,signer,id,fps[,translation]` with `path` the sentence's frame folder (a missing
 folder stays in, so the prepare report lists it as "frame folder not found") and `fps` the frame rate the holistic
-preparer times MediaPipe's tracking with.
+preparer times MediaPipe's tracking with and the RGB clip preparer resamples from (`data.prepare.fps`). Both data
+modules read it: holistic landmarks (task=cslr_landmarks, MediaPipe) and RGB sentence clips (data=clips_rgb with
+data.prepare.n_frames=null: whole sentences resized to `data.prepare.size`).
 
 Glosses (`glosses=clean`, the default) are the annotation with the per-gloss rewrites of RWTH's evaluation script
 (`preprocess.sh`, which VAC and CorrNet run on their hypotheses before sclite) applied to the reference itself:
@@ -149,7 +151,7 @@ def _choose(root: Path, variant: str) -> tuple[str, Path]:
     return variant, found[variant]
 
 
-@FORMATS.register("phoenix2014", detect=is_phoenix, modalities=("holistic",),
+@FORMATS.register("phoenix2014", detect=is_phoenix, modalities=("holistic", "clips"),
                   help="PHOENIX-2014 / -T: annotations/manual/*.corpus.csv + frame folders under features/; "
                        "variant=auto|multisigner|si5|t, glosses=clean|raw, fps=25")
 def phoenix2014(root: Path, out: Path, variant: str = "auto", glosses: str = "clean", fps: float = FPS,

@@ -34,6 +34,7 @@ from signlip.data.cache import (
     require_usable,
     run_prepare,
 )
+from signlip.data.glosses import gloss_vocabulary, most_frequent_sentence, unseen_in
 from signlip.data.holistic.augment import HolisticBatchTransform
 from signlip.data.holistic.features import (
     DEFAULT_PRESET,
@@ -406,33 +407,3 @@ def build_holistic_data(manifest: str | None = None, raw_manifest: str | None = 
                       model_kwargs={"input_dim": feature_dim(preset),
                                     "num_classes": len(classes) + 1 if glosses else len(classes)},  # + the blank
                       draw_sample=draw_sample, target=m.target, unseen=unseen)
-
-
-def most_frequent_sentence(m: Manifest, preprocessing: dict[str, Any] | None) -> str:
-    """The train split's most frequent sentence — the WER baseline, kept in checkpoints for evaluate."""
-    from collections import Counter
-
-    if preprocessing and preprocessing.get("most_frequent_sentence") is not None:
-        return preprocessing["most_frequent_sentence"]
-    return Counter(m.labels[i] for i in m.rows("train")).most_common(1)[0][0] if m.rows("train") else ""
-
-
-def gloss_vocabulary(m: Manifest) -> list[str]:
-    from signlip.data.glosses import vocabulary
-
-    return vocabulary([m.labels[i] for i in m.rows("train")])
-
-
-def unseen_in(m: Manifest, classes: list[str], splits: tuple[str, ...]) -> list[str]:
-    """Glosses of val/test outside the vocabulary, listed once (WER counts them; no training can learn them)."""
-    if m.target != "glosses":
-        return []
-    from signlip.data.glosses import unseen_glosses
-    from signlip.run_logger import console
-
-    unseen = unseen_glosses(classes, [m.labels[i] for s in splits if s != "train" for i in m.rows(s)])
-    if unseen:
-        console.print(f"[yellow]note:[/yellow] {len(unseen)} gloss(es) appear only outside the train split "
-                      f"({', '.join(unseen[:8])}{' …' if len(unseen) > 8 else ''}) — the model cannot learn them; "
-                      f"the WER counts each as an error", soft_wrap=True)
-    return unseen
