@@ -10,7 +10,7 @@ from signlip.models.i3d import hub_cache_path
 from signlip.models.mobilenetv3 import _WEIGHT_URLS, MobileNetV3Student
 
 
-@pytest.mark.parametrize("head", ["avg", "conv1d", "gru"])
+@pytest.mark.parametrize("head", ["avg", "conv1d", "gru", "tconv_bilstm"])
 def test_heads_forward_backward(head):
     torch.manual_seed(0)
     model = MobileNetV3Student(num_classes=5, variant="small", temporal_head=head)
@@ -42,7 +42,7 @@ def test_temporal_heads_order_sensitivity():
     """avg is order-blind by construction; conv1d and gru see the order of frames (motion direction)."""
     torch.manual_seed(0)
     feats = torch.randn(2, 8, 576)  # per-frame features (B, T, D)
-    for head, order_blind in (("avg", True), ("conv1d", False), ("gru", False)):
+    for head, order_blind in (("avg", True), ("conv1d", False), ("gru", False), ("tconv_bilstm", False)):
         model = MobileNetV3Student(4, variant="small", temporal_head=head).eval()
         with torch.no_grad():
             same = torch.allclose(model.classify_features(feats), model.classify_features(feats.flip(1)), atol=1e-5)

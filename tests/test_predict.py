@@ -167,3 +167,31 @@ def test_a_checkpoint_with_mouth_crops_of_an_older_alignment_is_refused(tiny_che
     del ckpt["preprocessing"]["fingerprint"]["roi_alignment"]
     with pytest.raises(SignlipError, match="older signlip"):
         Recogniser.load(ckpt, device="cpu")
+
+
+def test_a_folder_of_frames_is_one_input_and_gives_its_videos_prediction(tiny_checkpoint, tmp_path):
+    """PHOENIX-style sentences: a folder of PNG frames is read as its video would be (lossless frames → same
+    logits); a folder of such folders is one input each; a folder of neither is one line."""
+    import cv2
+
+    ckpt = tiny_checkpoint("i3d")
+    videos = sorted(sources(load_checkpoint(ckpt)["preprocessing"]["manifest"]).values())[:2]
+    root = tmp_path / "fullFrame" / "test"
+    for i, video in enumerate(videos):
+        folder = root / f"sentence{i}" / "1"
+        folder.mkdir(parents=True)
+        cap, t = cv2.VideoCapture(video), 0
+        while (frame := cap.read()[1]) is not None:  # every decoded frame, as lossless PNGs
+            t += 1
+            cv2.imwrite(str(folder / f"images{t:04d}.png"), frame)
+        cap.release()
+    rec = Recogniser.load(ckpt, device="cpu")
+    paths, _ = resolve_inputs(str(root), rec.reader.suffixes)
+    assert [Path(p).parent.name for p in paths] == ["sentence0", "sentence1"]
+    assert resolve_inputs(str(root / "sentence1" / "1"), rec.reader.suffixes)[0] == [paths[1]]
+    from_frames = torch.cat([rec.logits(rec.read(p)) for p in paths])
+    from_videos = torch.cat([rec.logits(rec.read(v)) for v in videos])
+    torch.testing.assert_close(from_frames, from_videos, rtol=0, atol=1e-6)
+    (tmp_path / "nothing").mkdir()
+    with pytest.raises(SignlipError, match="folder of frame images"):
+        resolve_inputs(str(tmp_path / "nothing"), rec.reader.suffixes)

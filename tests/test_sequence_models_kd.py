@@ -42,6 +42,31 @@ def test_mobilenetv3_sequence_has_one_output_per_frame(head):
         torch.testing.assert_close(out[1, :11], alone[0], atol=1e-5, rtol=1e-5)
 
 
+def test_mobilenetv3_tconv_head_pools_four_frames_per_step_and_masks_the_padded_ones():
+    """VAC's K5-P2-K5-P2 + BiLSTM: ⌊T/4⌋ steps; a padded clip's pooled tail is zero before the BiLSTM, so its
+    forward direction over the real steps is that of the clip alone."""
+    model = small_mobilenet(temporal_head="tconv_bilstm", output="sequence").eval()
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm1d):
+            m.running_mean.uniform_(-1.0, 1.0)  # BN maps zeroed (padded) steps away from zero
+    feats = torch.randn(2, 16, 576)
+    mask = torch.ones(2, 16, dtype=torch.bool)
+    mask[1, 11:] = False  # 11 real frames → 2 real steps of 4
+    with torch.no_grad():
+        h, step_mask = model.temporal_features(feats, mask)
+        alone, _ = model.temporal_features(feats[1:, :11])
+        out = model.classify_features(feats, mask)
+    assert out.shape == (2, 4, V1) and h.shape[1] == 4
+    assert model.output_lengths(mask.sum(1)).tolist() == [4, 2]
+    assert step_mask.tolist() == [[True] * 4, [True, True, False, False]]
+    hidden = model.rnn.hidden_size
+    torch.testing.assert_close(h[1, :2, :hidden], alone[0, :, :hidden], atol=1e-5, rtol=1e-5)  # forward direction
+    with pytest.raises(SignlipError, match="at least 4 frames"):
+        model.temporal_features(feats[:, :3])
+    stream = model.stream(window=8)
+    assert stream.push(torch.randn(3, 64, 64)).shape == (1, 1, V1)  # one frame in: the first repeated to fill a step
+
+
 def test_mobilenetv3_class_path_is_unchanged():
     """Default = output=class: same seed, same parameters and logits; and the logits are the pre-sequence formula
     (per-frame features → conv head with padded steps re-zeroed → masked mean → classifier), bit for bit."""

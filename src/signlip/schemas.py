@@ -448,12 +448,12 @@ class MobileNetV3Model:
 
     name: Literal["mobilenetv3"]
     variant: Literal["large", "small"]
-    temporal_head: Literal["avg", "conv1d", "gru", "bilstm"]
+    temporal_head: Literal["avg", "conv1d", "gru", "bilstm", "tconv_bilstm"]
     hidden: Count
     dropout: DropRate
     pretrained: Literal["imagenet"] | None
     bn_momentum: Annotated[float, Rule(ge=0, le=1)]
-    output: Literal["class", "sequence"]  # sequence: per-frame outputs for CTC (temporal stride 1)
+    output: Literal["class", "sequence"]  # sequence: per-step outputs for CTC (stride 1; 4 for tconv_bilstm)
 
 
 # --- objective, evaluator ----------------------------------------------------------------------------------------

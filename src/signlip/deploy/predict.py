@@ -1,5 +1,8 @@
 """`signlip predict`: a checkpoint on new files — one video or landmark file, a folder, or a manifest.
 
+A folder of frame images (PNG / JPEG, as PHOENIX-2014 ships its sentences) is one input for a model that reads
+videos, its frames taken as they are, at the checkpoint's frame rate; a folder of such folders is one input each.
+
 Every input goes through the checkpoint's own reader (`signlip.build.reader_from_checkpoint`): the same decoding,
 MediaPipe extraction, cropping and normalisation that `signlip prepare` and the data module ran at training time,
 then the checkpoint's evaluation-time batch transform and model. An input that cannot be used (no face, no hand,
@@ -122,9 +125,11 @@ class Recogniser:
         """One input in stored form; SignlipError for a missing file, a kind this model does not read, or what the
         reader refuses."""
         p = Path(path)
-        if not p.is_file():
+        if reads_frame_folders(self.reader.suffixes) and is_frame_folder(p):
+            pass  # the reader's preparer reads a folder of frames as it reads a video
+        elif not p.is_file():
             raise SignlipError("file not found")
-        if p.suffix.lower() not in self.reader.suffixes:
+        elif p.suffix.lower() not in self.reader.suffixes:
             raise SignlipError(f"this model reads {', '.join(self.reader.suffixes)} files, not {p.suffix or 'this'}")
         try:
             return self.reader.read(str(p))
@@ -142,15 +147,34 @@ def error_row(path: str, reason: str) -> dict[str, Any]:
 
 
 # --- inputs -------------------------------------------------------------------------------------------------------
+def reads_frame_folders(suffixes: tuple[str, ...]) -> bool:
+    """Models that read videos read folders of frames too (their preparers do; signlip.data.frame_folder)."""
+    from signlip.data.clips.reader import VIDEO_SUFFIXES
+
+    return any(s in VIDEO_SUFFIXES for s in suffixes)
+
+
+def is_frame_folder(p: Path) -> bool:
+    from signlip.data.frame_folder import FRAME_SUFFIXES
+
+    return p.is_dir() and any(f.is_file() and f.suffix.lower() in FRAME_SUFFIXES for f in p.iterdir())
+
+
 def resolve_inputs(source: str, suffixes: tuple[str, ...]) -> tuple[list[str], list[str] | None]:
     """(paths, true labels or None) of `source`: one file, a folder (every file of a kind the model reads, found
-    recursively) or a manifest CSV with a `path` column (relative paths from its folder; a `label` column is
-    compared with the predictions). SignlipError for a source that is not there or holds nothing usable."""
+    recursively, and for models that read videos every folder of frame images — or the folder itself when it holds
+    frames) or a manifest CSV with a `path` column (relative paths from its folder; a `label` column is compared
+    with the predictions). SignlipError for a source that is not there or holds nothing usable."""
     p = Path(source).expanduser()
+    folders = reads_frame_folders(suffixes)
+    if folders and is_frame_folder(p):
+        return [os.path.normpath(p)], None
     if p.is_dir():
-        paths = sorted(os.path.normpath(f) for f in p.rglob("*") if f.is_file() and f.suffix.lower() in suffixes)
+        paths = sorted(os.path.normpath(f) for f in p.rglob("*") if f.is_file() and f.suffix.lower() in suffixes
+                       or folders and is_frame_folder(f))
         if not paths:
-            raise SignlipError(f"no {'/'.join(suffixes)} file in {p} — this model reads those kinds of input")
+            kinds = "/".join(suffixes) + (" file or folder of frame images" if folders else " file")
+            raise SignlipError(f"no {kinds} in {p} — this model reads those kinds of input")
         return paths, None
     if not p.is_file():
         raise SignlipError(f"input not found: {p} — give a video or landmark file, a folder of them, or a manifest "

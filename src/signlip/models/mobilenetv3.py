@@ -6,11 +6,15 @@ Frames are folded into the batch, (B, C, T, H, W) → (B·T, C, H, W), each fram
 - `avg`: masked temporal mean — order-blind, so it cannot tell motions that differ only in direction apart;
 - `conv1d` (default): two 1D temporal convolutions (kernel 3, receptive field 5 frames), then the masked mean;
 - `gru`: a one-layer GRU over time, then the masked mean of its outputs;
-- `bilstm`: a one-layer bidirectional LSTM over time (2 × hidden), then the masked mean.
+- `bilstm`: a one-layer bidirectional LSTM over time (2 × hidden), then the masked mean;
+- `tconv_bilstm`: the continuous-signing head of VAC / CorrNet (2D CNN per frame, then K5-P2-K5-P2, then BiLSTM):
+  two 1D convolutions (kernel 5), each followed by max-pooling over 2 steps, then the BiLSTM — temporal stride 4.
 
-`output="sequence"` (continuous recognition, CTC): the same head, but the classifier runs on every frame instead of
-the masked mean → (B, T, num_classes) with num_classes = glosses + blank, one output per input frame (temporal
-stride 1, `output_lengths` is the identity). Use `conv1d` or `bilstm` for it (`gru` sees only the past).
+`output="sequence"` (continuous recognition, CTC): the same head, but the classifier runs on every step instead of
+the masked mean → (B, T', num_classes) with num_classes = glosses + blank: one output per input frame (T' = T) for
+`conv1d` / `bilstm`, one per 4 frames (T' = ⌊T/4⌋) for `tconv_bilstm`; `output_lengths` says which (`gru` sees only
+the past: not for sequences). Pooling shortens CTC's output and lets each step see ~4 frames at once; from random
+weights on the built-in RGB sentences the stride-1 `bilstm` head stayed near all-blank for 30 epochs (docs/cslr.md).
 
 Input: float `(B, 3, T, H, W)` normalised with ImageNet statistics (`MobileNetV3Student.NORMALIZATION`).
 
@@ -35,7 +39,7 @@ _WEIGHT_URLS = {  # torchvision MobileNet_V3_{Large,Small}_Weights.IMAGENET1K_V1
     "large": "https://download.pytorch.org/models/mobilenet_v3_large-8738ca79.pth",
     "small": "https://download.pytorch.org/models/mobilenet_v3_small-047dcff4.pth",
 }
-TEMPORAL_HEADS = ("avg", "conv1d", "gru", "bilstm")
+TEMPORAL_HEADS = ("avg", "conv1d", "gru", "bilstm", "tconv_bilstm")
 OUTPUTS = ("class", "sequence")
 
 
@@ -118,10 +122,22 @@ class MobileNetV3Student(nn.Module):
         elif temporal_head == "bilstm":
             self.head = nn.LSTM(d, hidden, batch_first=True, bidirectional=True)
             d = 2 * hidden
+        elif temporal_head == "tconv_bilstm":
+            self.head = nn.Sequential(  # (conv → BN → act → pool) × 2, as conv1d's blocks; then the LSTM
+                nn.Conv1d(d, hidden, 5, padding=2, bias=False), nn.BatchNorm1d(hidden), nn.ReLU(), nn.MaxPool1d(2),
+                nn.Conv1d(hidden, hidden, 5, padding=2, bias=False), nn.BatchNorm1d(hidden), nn.ReLU(),
+                nn.MaxPool1d(2))
+            self.rnn = nn.LSTM(hidden, hidden, batch_first=True, bidirectional=True)
+            d = 2 * hidden
         else:
             self.head = nn.Identity()
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(d, num_classes)
+
+    @property
+    def temporal_stride(self) -> int:
+        """Input frames per output step of the temporal head."""
+        return 4 if self.temporal_head == "tconv_bilstm" else 1
 
     def frame_features(self, x: torch.Tensor) -> torch.Tensor:
         """x (B, C, T, H, W) → per-frame features (B, T, D)."""
@@ -133,17 +149,30 @@ class MobileNetV3Student(nn.Module):
     def classify_features(self, feats: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """Per-frame features (B, T, D) [+ mask (B, T) bool, True = real frame] → logits (B, num_classes), or
         (B, T, num_classes) with output="sequence" (padded frames' outputs are the objective's to ignore)."""
-        h = self.temporal_features(feats, mask)
+        h, mask = self.temporal_features(feats, mask)
         if self.output == "sequence":
             return self.classifier(self.dropout(h))
         return self.classifier(self.dropout(_masked_mean(h, mask)))
 
-    def temporal_features(self, feats: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        """The temporal head over per-frame features: (B, T, D) → (B, T, d), before pooling and classifier."""
+    def temporal_features(self, feats: torch.Tensor, mask: torch.Tensor | None = None
+                          ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The temporal head over per-frame features: (B, T, D) [+ mask (B, T)] → (B, T', d) and the mask of its
+        real steps (B, T'), before pooling and classifier; T' = T // temporal_stride."""
+        if feats.shape[1] < self.temporal_stride:
+            raise SignlipError(f"{feats.shape[1]} frame(s) for a temporal head that pools {self.temporal_stride} "
+                               f"frames per step — give it at least {self.temporal_stride} frames")
         keep = mask.to(feats.dtype).unsqueeze(1) if mask is not None else None  # (B, 1, T)
         if keep is not None:
             feats = feats * keep.transpose(1, 2)  # padded frames must not leak into conv neighbours
-        if self.temporal_head == "conv1d":
+        if self.temporal_head == "tconv_bilstm":
+            h = feats.transpose(1, 2)  # (B, D, T)
+            for start in range(0, len(self.head), 4):  # conv → BN → act → pool blocks
+                h = self.head[start: start + 4](h)
+                if keep is not None:  # a pooled step is real when both its steps are; re-zero the others (as conv1d)
+                    keep = -nn.functional.max_pool1d(-keep, 2)
+                    h = h * keep
+            h = run_recurrent(self.rnn, h.transpose(1, 2))  # (B, T/4, 2·hidden)
+        elif self.temporal_head == "conv1d":
             h = feats.transpose(1, 2)  # (B, D, T)
             for start in range(0, len(self.head), 3):  # conv → BN → act blocks; same keys as one Sequential
                 h = self.head[start: start + 3](h)
@@ -158,15 +187,15 @@ class MobileNetV3Student(nn.Module):
             h = run_recurrent(self.head, feats)
         else:
             h = feats
-        return h
+        return h, (keep.squeeze(1) > 0 if keep is not None else None)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """x (B, 3, T, H, W) normalised clip, mask (B, T) optional → logits (B, num_classes)."""
         return self.classify_features(self.frame_features(x), mask)
 
     def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
-        """Output steps for inputs of `lengths` frames: one per frame (no temporal stride)."""
-        return lengths
+        """Output steps for inputs of `lengths` frames: one per frame, or one per 4 (`tconv_bilstm`)."""
+        return torch.div(lengths, self.temporal_stride, rounding_mode="floor")
 
     def stream(self, window: int = 16) -> StreamingClassifier:
         """A sliding-window recogniser over this model (put in eval mode); see `StreamingClassifier`."""
@@ -196,4 +225,7 @@ class StreamingClassifier:
             frame = frame.unsqueeze(0)
         f = self.model.backbone(frame).mean(dim=(2, 3))  # (B, D)
         self._feats.append(f)
-        return self.model.classify_features(torch.stack(list(self._feats), dim=1))  # (B, T≤window, D) → (B, C)
+        feats = list(self._feats)
+        # A pooling head needs temporal_stride frames: until they have arrived, repeat the first one.
+        feats = [feats[0]] * (self.model.temporal_stride - len(feats)) + feats
+        return self.model.classify_features(torch.stack(feats, dim=1))  # (B, T≤window, D) → (B, C)
