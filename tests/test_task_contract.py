@@ -33,11 +33,14 @@ BAR: dict[str, tuple[float, float, str]] = {
 # baseline it must also keep, why).
 WER_BAR: dict[str, tuple[float, float, str]] = {
     "cslr_landmarks": (0.5, 0.2, "20 test sentences (~58 glosses) of 1 unseen signer; baseline ~0.7, all-blank 1.0"),
+    # Measured at seed 0: test WER 0.687 against a baseline of 0.850 after 12 epochs (493 s on the loaded 2-core CPU).
+    "cslr_rgb_teacher": (0.8, 0.1, "48 test sentences of 2 unseen signers; baseline ~0.85, all-blank 1.0"),
+    "cslr_rgb": (0.8, 0.1, "as cslr_rgb_teacher"),
 }
 # Over ~20 s on a quiet 2-core CPU (lip_cnn3d and asl_tcn_transformer: minutes under load; I3D / MobileNetV3 on 800
 # clips: minutes). landmark_gru and lip_cnnlstm (~22 s each, data generation and prepare included, measured) stay in
 # the default suite: one landmark and one video task keep the contract checked on every run.
-SLOW = {"lip_cnn3d", "asl_tcn_transformer", "i3d", "mobilenetv3", "cslr_landmarks"}
+SLOW = {"lip_cnn3d", "asl_tcn_transformer", "i3d", "mobilenetv3", "cslr_landmarks", "cslr_rgb_teacher", "cslr_rgb"}
 TASKS = sorted(p.stem for p in (REPO / "conf" / "task").glob("*.yaml"))
 
 
@@ -64,7 +67,10 @@ def contract_root(tmp_path_factory) -> Path:
 # mobilenetv3 from random weights stays at chance at seed 0 with these overrides (test 0.46; the same at the
 # previous commit): a known open problem of the from-scratch student recipe (docs/distill.md), tracked in the
 # issue note — not a pass.
-KNOWN_FAILING = {"mobilenetv3": "from-scratch MobileNetV3 student stays at chance at seed 0 (see docs/distill.md)"}
+# cslr_rgb (the sentence student alone) decodes every test sentence as nothing after its 12 short epochs (WER 1.0,
+# measured), and reaches only ~the baseline (82% vs 83%) with the full 30 epochs at 64×64 (docs/cslr.md).
+KNOWN_FAILING = {"mobilenetv3": "from-scratch MobileNetV3 student stays at chance at seed 0 (see docs/distill.md)",
+                 "cslr_rgb": "from-scratch MobileNetV3 sentence student stays all blank in a short run (docs/cslr.md)"}
 
 
 def _marks(task: str) -> list:
