@@ -13,8 +13,8 @@ Frames are folded into the batch, (B, C, T, H, W) → (B·T, C, H, W), each fram
 `output="sequence"` (continuous recognition, CTC): the same head, but the classifier runs on every step instead of
 the masked mean → (B, T', num_classes) with num_classes = glosses + blank: one output per input frame (T' = T) for
 `conv1d` / `bilstm`, one per 4 frames (T' = ⌊T/4⌋) for `tconv_bilstm`; `output_lengths` says which (`gru` sees only
-the past: not for sequences). Pooling shortens CTC's output and lets each step see ~4 frames at once; from random
-weights on the built-in RGB sentences the stride-1 `bilstm` head stayed near all-blank for 30 epochs (docs/cslr.md).
+the past: not for sequences). Pooling shortens CTC's output and lets each step see ~4 frames at once; on the
+built-in RGB sentences from random weights it did not help (test WER 87% vs `bilstm`'s 82%, docs/cslr.md).
 
 Input: float `(B, 3, T, H, W)` normalised with ImageNet statistics (`MobileNetV3Student.NORMALIZATION`).
 
