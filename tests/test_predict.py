@@ -192,6 +192,8 @@ def test_a_folder_of_frames_is_one_input_and_gives_its_videos_prediction(tiny_ch
     from_frames = torch.cat([rec.logits(rec.read(p)) for p in paths])
     from_videos = torch.cat([rec.logits(rec.read(v)) for v in videos])
     torch.testing.assert_close(from_frames, from_videos, rtol=0, atol=1e-6)
+    (root / "sentence1" / "1" / "clip.mp4").write_bytes(Path(videos[1]).read_bytes())  # frames beside a video:
+    assert resolve_inputs(str(root / "sentence1" / "1"), rec.reader.suffixes)[0][0].endswith("clip.mp4")  # a video
     (tmp_path / "nothing").mkdir()
     with pytest.raises(SignlipError, match="folder of frame images"):
         resolve_inputs(str(tmp_path / "nothing"), rec.reader.suffixes)

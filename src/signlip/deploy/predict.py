@@ -125,7 +125,7 @@ class Recogniser:
         """One input in stored form; SignlipError for a missing file, a kind this model does not read, or what the
         reader refuses."""
         p = Path(path)
-        if reads_frame_folders(self.reader.suffixes) and is_frame_folder(p):
+        if reads_frame_folders(self.reader.suffixes) and is_frame_folder(p, self.reader.suffixes):
             pass  # the reader's preparer reads a folder of frames as it reads a video
         elif not p.is_file():
             raise SignlipError("file not found")
@@ -154,10 +154,15 @@ def reads_frame_folders(suffixes: tuple[str, ...]) -> bool:
     return any(s in VIDEO_SUFFIXES for s in suffixes)
 
 
-def is_frame_folder(p: Path) -> bool:
+def is_frame_folder(p: Path, suffixes: tuple[str, ...]) -> bool:
+    """A folder of frame images holding none of the files the model reads (a folder of videos with a stray
+    thumbnail is a folder of videos)."""
     from signlip.data.frame_folder import FRAME_SUFFIXES
 
-    return p.is_dir() and any(f.is_file() and f.suffix.lower() in FRAME_SUFFIXES for f in p.iterdir())
+    if not p.is_dir():
+        return False
+    kinds = {f.suffix.lower() for f in p.iterdir() if f.is_file()}
+    return bool(kinds & set(FRAME_SUFFIXES)) and not kinds & set(suffixes)
 
 
 def resolve_inputs(source: str, suffixes: tuple[str, ...]) -> tuple[list[str], list[str] | None]:
@@ -167,11 +172,11 @@ def resolve_inputs(source: str, suffixes: tuple[str, ...]) -> tuple[list[str], l
     with the predictions). SignlipError for a source that is not there or holds nothing usable."""
     p = Path(source).expanduser()
     folders = reads_frame_folders(suffixes)
-    if folders and is_frame_folder(p):
+    if folders and is_frame_folder(p, suffixes):
         return [os.path.normpath(p)], None
     if p.is_dir():
         paths = sorted(os.path.normpath(f) for f in p.rglob("*") if f.is_file() and f.suffix.lower() in suffixes
-                       or folders and is_frame_folder(f))
+                       or folders and is_frame_folder(f, suffixes))
         if not paths:
             kinds = "/".join(suffixes) + (" file or folder of frame images" if folders else " file")
             raise SignlipError(f"no {kinds} in {p} — this model reads those kinds of input")
