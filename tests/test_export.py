@@ -137,6 +137,64 @@ def test_sidecar_and_onnxruntime_alone_reproduce_the_logits(tiny_checkpoint, tmp
         assert side["classes"][int(logits.argmax())] in side["classes"]
 
 
+# Continuous recognition (CTC): the landmark sentence model in the default suite, the RGB student and teacher with the
+# slow tests (video preparation and two conv stacks).
+CTC_TASKS = [pytest.param("cslr_landmarks"), pytest.param("cslr_rgb", marks=pytest.mark.slow),
+             pytest.param("cslr_rgb_teacher", marks=pytest.mark.slow)]
+
+
+@pytest.mark.parametrize("task", CTC_TASKS)
+def test_ctc_export_matches_pytorch_at_any_length(task, tiny_checkpoint, tmp_path):
+    """A CTC checkpoint exports as (x, mask) → (logits per step, output lengths): on the test split and at other
+    batch sizes and lengths (one sample padded), ONNX gives PyTorch's output lengths exactly and its logits on every
+    real step; the sidecar's greedy decoding of the ONNX outputs gives the glosses signlip predicts."""
+    from signlip.deploy.onnx_export import time_axis, torch_runner
+    from signlip.deploy.predict import Recogniser
+
+    ckpt = tiny_checkpoint(task)
+    exported = export_checkpoint(ckpt, out=tmp_path, report=lambda _: None)
+    parity = exported.sidecar["parity"]
+    assert parity["max_abs_logit_diff"] <= 1e-4 and parity["top1_agreement"] == 1.0, parity
+    assert parity["sentence_agreement"] == 1.0 and parity["wer_pytorch"] == parity["wer_onnx"], parity
+    back = rebuild(ckpt)
+    assert parity["samples"] == len(back.data.splits["test"])
+    side = exported.sidecar
+    assert [o["name"] for o in side["outputs"]] == ["logits", "lengths"]
+    assert side["outputs"][0]["shape"][-1] == len(side["classes"]) + 1
+
+    model = back.model.eval()
+    eager = torch_runner(model, ctc=True)
+    session = ort_session(exported.paths["fp32"])
+    batch = next(model_batches(back, "test"))
+    axis = time_axis(batch["x"])
+    t = batch["x"].shape[axis]
+    generator = torch.Generator().manual_seed(0)
+    for n, length in ((1, t), (3, max(8, t // 2)), (3, t + 9)):
+        shape = list(batch["x"].shape)
+        shape[0], shape[axis] = n, length
+        mask = torch.ones(n, length, dtype=torch.bool)
+        mask[-1, length // 2:] = n == 1  # the last of several samples is half padding
+        frames = mask.view(n, *([1] * (axis - 1)), length, *([1] * (len(shape) - axis - 1)))
+        feeds = {"x": torch.randn(shape, generator=generator) * frames, "mask": mask}
+        logits, lengths = session.run(None, {k: v.numpy() for k, v in feeds.items()})
+        want_logits, want_lengths = eager(feeds)
+        np.testing.assert_array_equal(lengths, want_lengths.numpy())
+        for i, steps in enumerate(lengths):
+            np.testing.assert_allclose(logits[i, :steps], want_logits[i, :steps].numpy(), atol=1e-4, rtol=0)
+
+    # What an app does with model.onnx + model.json on a test file (as signlip predict reads it): argmax per real
+    # step, merge repeats, drop blanks (index 0) → the glosses signlip predict prints.
+    from signlip.trainer import model_input
+
+    rec = Recogniser.load(ckpt, device="cpu")
+    for path in back.data.splits["test"].paths[:2]:
+        sample = model_input(rec.read(path), rec.reader.transform, torch.device("cpu"), False, training=False)
+        logits, lengths = session.run(None, {k: sample[k].numpy() for k in input_names(sample)})
+        best = logits[0, :lengths[0]].argmax(-1)
+        ids = [int(g) for k, g in enumerate(best) if g != 0 and (k == 0 or g != best[k - 1])]
+        assert " ".join(side["classes"][g - 1] for g in ids) == rec.predict_paths([path])[0]["label"]
+
+
 def test_missing_checkpoint_is_one_line_exit_2(tmp_path):
     result = run_cli("export", f"ckpt={tmp_path / 'missing.pt'}", cwd=tmp_path)
     lines = result.stderr.strip().splitlines()
@@ -183,6 +241,24 @@ def test_benchmark_table_and_json(tiny_checkpoint, tmp_path):
             assert row["test_accuracy"] == pytest.approx(evaluated)
     assert result["live"]["frames"] >= result["live"]["window"] and result["live"]["frames_per_s"] > 0
     assert any(line.startswith("live pipeline") for line in lines)
+
+
+def test_benchmark_of_a_ctc_checkpoint_reports_wer(tiny_checkpoint, tmp_path):
+    """A CTC checkpoint's benchmark: every form scored by WER (the figure signlip evaluate reports), no live row,
+    and a line saying why."""
+    from signlip.deploy.benchmark import FORMS, benchmark_checkpoint
+    from signlip.evaluation import evaluate_checkpoint
+
+    ckpt = tiny_checkpoint("cslr_landmarks")
+    lines: list[str] = []
+    result = benchmark_checkpoint(ckpt, out=tmp_path, threads=(1,), batch_size=4, runs=3, warmup=1,
+                                  report=lines.append)
+    assert [row["form"] for row in result["rows"]] == list(FORMS) and result["metric"] == "wer"
+    evaluated = evaluate_checkpoint(ckpt, out=tmp_path / "eval", device="cpu")["wer"]
+    for row in result["rows"][:3]:
+        assert row["test_wer"] == pytest.approx(evaluated)
+    assert result["live"] is None and any(line.startswith("no live row") for line in lines)
+    assert any(line.startswith("form") and line.rstrip().endswith("test wer") for line in lines)
 
 
 def test_benchmark_measures_the_live_path_on_the_raw_video(tiny_checkpoint, tmp_path):

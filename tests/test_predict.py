@@ -52,6 +52,20 @@ def test_predict_on_each_test_file_gives_evaluates_prediction(task, tiny_checkpo
         torch.testing.assert_close(from_video, from_cache, rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("task", ["cslr_landmarks", "cslr_rgb"])
+def test_predict_on_each_test_sentence_gives_evaluates_decoding(task, tiny_checkpoint):
+    """CTC checkpoints: the gloss sequence predict prints for a test file is the one evaluate decodes for it (one
+    sentence per batch on both sides: padding a batch changes what a bidirectional model sees at the tail)."""
+    ckpt = load_checkpoint(tiny_checkpoint(task))
+    back = rebuild(ckpt, splits=("test",))
+    run_evaluation(back.model, back.objective, back.evaluator, back.loader("test", batch_size=1),
+                   back.data.batch_transform, torch.device("cpu"))
+    decoded, _ = back.evaluator.predictions()  # dataset order
+    rows = Recogniser.load(ckpt, device="cpu").predict_paths(back.data.splits["test"].paths, batch_size=1)
+    assert [r["status"] for r in rows] == ["ok"] * len(rows)
+    assert [r["label"] for r in rows] == decoded
+
+
 def test_single_file_prints_top_k_and_folder_writes_csv_and_jsonl(tiny_checkpoint, tmp_path):
     ckpt = tiny_checkpoint("lip_cnnlstm")
     manifest = load_checkpoint(ckpt)["preprocessing"]["manifest"]
@@ -197,3 +211,19 @@ def test_a_folder_of_frames_is_one_input_and_gives_its_videos_prediction(tiny_ch
     (tmp_path / "nothing").mkdir()
     with pytest.raises(SignlipError, match="folder of frame images"):
         resolve_inputs(str(tmp_path / "nothing"), rec.reader.suffixes)
+
+
+def test_whole_rgb_sentences_of_different_lengths_predict_in_one_batch(tiny_checkpoint):
+    """A CTC clip checkpoint reads sentences whole: a batch of different lengths is padded with a mask, as the
+    dataset batches them (one row each); the longest, unpadded, decodes as it does alone."""
+    rec = Recogniser.load(tiny_checkpoint("cslr_rgb"), device="cpu")
+    paths = sorted(sources(rec.checkpoint["preprocessing"]["manifest"]).values())[:3]
+    reads = [rec.read(p) for p in paths]
+    lengths = [int(r["mask"].sum()) for r in reads]
+    assert len(set(lengths)) > 1, lengths
+    rows = rec.predict_paths(paths, batch_size=3)
+    assert [r["status"] for r in rows] == ["ok"] * 3
+    longest = lengths.index(max(lengths))
+    alone = rec.rows(rec.logits(reads[longest]), top_k=1)[0]
+    assert rows[longest]["label"] == alone["label"]
+    assert rows[longest]["probability"] == pytest.approx(alone["probability"], abs=1e-5)

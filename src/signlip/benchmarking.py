@@ -51,6 +51,15 @@ TINY_DATA: dict[str, tuple[str, ...]] = {
                   "data.synthetic.per_class_per_person=2", "data.synthetic.n_frames=8",
                   "data.synthetic.frame_size=[32,32]", "data.prepare.n_frames=4", "data.prepare.size=[32,32]",
                   "data.cache_dir={root}/cache_rgb", "data.manifests_dir={root}/manifests", "data.workers=1"),
+    # Signed sentences (continuous recognition): keyed by data group / synthetic set.
+    "holistic/sentences": ("data.synthetic.root={root}/sentences", "data.synthetic.n_people=[2,1,1]",
+                           "data.synthetic.sentences_per_person=3", "data.synthetic.n_signs=4",
+                           "data.synthetic.signs_per_sentence=[2,3]", "data.cache_dir={root}/cache_sentences",
+                           "data.manifests_dir={root}/manifests"),
+    "clips_rgb/rgb_sentences": ("data.synthetic.root={root}/rgb_sentences", "data.synthetic.n_people=[2,1,1]",
+                                "data.synthetic.sentences_per_person=3", "data.synthetic.frame_size=[32,32]",
+                                "data.prepare.size=[32,32]", "data.cache_dir={root}/cache_rgb_sentences",
+                                "data.manifests_dir={root}/manifests", "data.workers=1"),
 }
 
 
@@ -82,8 +91,10 @@ def augment_off_overrides(data_group: str) -> tuple[str, ...]:
 
 
 def tiny_data_overrides(task: str, root: str | Path, config_name: str = "train") -> list[str]:
-    """The TINY_DATA overrides of the task's data group, under `root`."""
-    group = compose_task(task, config_name=config_name)[2]["data"]
+    """The TINY_DATA overrides of the task's data group (or of its group / synthetic set), under `root`."""
+    choices = compose_task(task, config_name=config_name)[2]
+    group = f"{choices['data']}/{choices.get('data/synthetic')}"
+    group = group if group in TINY_DATA else choices["data"]
     if group not in TINY_DATA:
         raise SignlipError(f"no tiny-data overrides for data group {group!r} — add it to "
                            f"signlip.benchmarking.TINY_DATA")

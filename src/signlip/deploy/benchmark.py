@@ -7,9 +7,11 @@ Then the live path end to end (`signlip predict stream=true` on a video or landm
 sample's raw input) in frames/s.
 
 Per form: size (PyTorch: its float32 weights; ONNX: the file), batch-1 latency p50 / p95 at each thread count,
-throughput (samples/s) at one batch size with the most threads, and accuracy on the test split, scored by the
-checkpoint's own evaluator (the figure `signlip evaluate` reports). Timings alternate between the forms in rounds,
-so that machine noise hits them alike; the ratios of one run are the figures to quote.
+throughput (samples/s) at one batch size with the most threads, and the test split's headline metric (accuracy,
+or WER for a continuous-recognition checkpoint), scored by the checkpoint's own evaluator (the figure `signlip
+evaluate` reports). Timings alternate between the forms in rounds, so that machine noise hits them alike; the ratios
+of one run are the figures to quote. A CTC checkpoint has no live row: streaming it is not built (its per-frame
+cost: scripts/bench_sentence_latency.py).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-Runner = Callable[[dict[str, torch.Tensor]], torch.Tensor]
+Runner = Callable[[dict[str, torch.Tensor]], Any]  # signlip.deploy.onnx_export's runners
 FORMS = ("pytorch eager", "cpu inference form", "onnxruntime fp32", "onnxruntime int8")
 
 
@@ -58,11 +60,8 @@ def benchmark_checkpoint(ckpt_path: str | Path, out: str | Path | None = None, t
                          report: Callable[[str], None] = print) -> dict[str, Any]:
     """Export the checkpoint (with INT8) into `out`, measure every form, print the table and write
     out/benchmark.json; returns what it wrote."""
-    from signlip.checkpoint import load_checkpoint
-    from signlip.deploy import refuse_gloss_checkpoint
-
-    refuse_gloss_checkpoint(load_checkpoint(ckpt_path), "benchmark")
     from signlip.build import rebuild
+    from signlip.deploy import is_gloss_checkpoint
     from signlip.deploy.onnx_export import (
         export_checkpoint,
         input_names,
@@ -78,6 +77,8 @@ def benchmark_checkpoint(ckpt_path: str | Path, out: str | Path | None = None, t
                                  calibration_batches=calibration_batches, manifest=manifest, report=report)
     back = rebuild(ckpt_path, splits=("test",), manifest=manifest)
     model = back.model.eval()
+    ctc = is_gloss_checkpoint(back.checkpoint)
+    metric = back.evaluator.headline[0]
     batches = list(model_batches(back, "test"))
     names = input_names(batches[0])
     weights_mb = sum(t.numel() * t.element_size() for t in back.checkpoint["model_state"].values()) / 2**20
@@ -88,7 +89,7 @@ def benchmark_checkpoint(ckpt_path: str | Path, out: str | Path | None = None, t
 
     def runners(n_threads: int) -> dict[str, Runner]:
         torch.set_num_threads(n_threads)
-        return {"pytorch eager": torch_runner(model), "cpu inference form": torch_runner(cpu_form),
+        return {"pytorch eager": torch_runner(model, ctc), "cpu inference form": torch_runner(cpu_form, ctc),
                 "onnxruntime fp32": ort_runner(ort_session(exported.paths["fp32"], n_threads), names),
                 "onnxruntime int8": ort_runner(ort_session(exported.paths["int8"], n_threads), names)}
 
@@ -104,21 +105,26 @@ def benchmark_checkpoint(ckpt_path: str | Path, out: str | Path | None = None, t
         forms = runners(most)
         through = {form: batch_size / (float(np.median(values)) / 1000)
                    for form, values in _timings(forms, big, max(5, runs // 10), 1).items()}
-        accuracy = {form: score(back, run, batches)[1]["accuracy"] for form, run in forms.items()}
+        metrics = {form: score(back, run, batches).metrics[metric] for form, run in forms.items()}
     finally:
         torch.set_num_threads(previous_threads)
 
     rows = [{"form": form, "size_mb": sizes[form], "latency_ms_batch1": latency[form],
-             "throughput_samples_per_s": through[form], "test_accuracy": accuracy[form]} for form in FORMS]
+             "throughput_samples_per_s": through[form], f"test_{metric}": metrics[form]} for form in FORMS]
     result = {"checkpoint": str(ckpt_path), "task": back.checkpoint.get("task"),
               "model": back.checkpoint["model"]["name"], "input": exported.sidecar["inputs"],
               "test_samples": sum(int(b["y"].shape[0]) for b in batches), "throughput_batch": batch_size,
-              "throughput_threads": most, "int8_mode": exported.sidecar["int8"]["mode"],
+              "throughput_threads": most, "metric": metric, "int8_mode": exported.sidecar["int8"]["mode"],
               "parity": exported.sidecar["parity"], "rows": rows,
               "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
                           "torch": torch.__version__, "onnxruntime": _ort_version(),
                           "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY")}}
-    result["live"] = live_pipeline(ckpt_path, live_input or raw_source(back))
+    if ctc:
+        result["live"] = None
+        report("no live row: streaming a continuous-recognition (CTC) checkpoint is not built — a sentence's "
+               "per-frame cost: scripts/bench_sentence_latency.py")
+    else:
+        result["live"] = live_pipeline(ckpt_path, live_input or raw_source(back))
     for line in table(result):
         report(line)
     path = exported.out_dir / "benchmark.json"
@@ -163,12 +169,12 @@ def table(result: dict[str, Any]) -> list[str]:
     """The benchmark as aligned text lines (one row per form)."""
     threads = list(result["rows"][0]["latency_ms_batch1"])
     head = ["form", "size MB"] + [f"p50/p95 ms @{n}t" for n in threads] + \
-        [f"samples/s b{result['throughput_batch']} @{result['throughput_threads']}t", "test acc"]
+        [f"samples/s b{result['throughput_batch']} @{result['throughput_threads']}t", f"test {result['metric']}"]
     body = []
     for row in result["rows"]:
         lat = [f"{row['latency_ms_batch1'][n]['p50']:.2f} / {row['latency_ms_batch1'][n]['p95']:.2f}" for n in threads]
         body.append([row["form"], f"{row['size_mb']:.2f}", *lat, f"{row['throughput_samples_per_s']:.0f}",
-                     f"{row['test_accuracy']:.3f}"])
+                     f"{row['test_' + result['metric']]:.3f}"])
     widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
     fmt = ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(r, widths)))
            for r in [head, *body]]

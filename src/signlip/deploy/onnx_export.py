@@ -6,15 +6,19 @@
   0.7): it exports every registered model in about a second with dynamic batch (and time for sequence models);
   the dynamo exporter takes 12–17 s a model and cannot express the holistic model's packed LSTM (its
   `torch.export` step fails on the data-dependent sequence lengths) nor adaptive pooling (no ONNX function).
-- Dynamic axes: batch always; time too for sequence inputs (those with a mask — landmarks, holistic features).
-  Clip models take the clip size their preprocessing fixed (n_frames × H × W); that size is baked into the graph
-  (see `export_form`).
+- Dynamic axes: batch always; time too for sequence inputs (those with a mask — landmarks, holistic features,
+  whole RGB sentences). Fixed-length clip models take the clip size their preprocessing fixed (n_frames × H × W);
+  that size is baked into the graph (see `export_form`).
+- Continuous-recognition (CTC) checkpoints export as `(x, mask) → (logits (B, T', V+1), lengths (B,))`: per output
+  step, blank (index 0) and the glosses, and each sample's real output steps (the model's temporal stride applied
+  in the graph, so an app never re-derives it); see `WithOutputLengths`.
 - Parity: the ONNX model and the eager PyTorch model score every test sample; max |Δlogit| above `tolerance` or any
-  top-1 disagreement is an error (SignlipError), not a warning.
+  top-1 disagreement (per output step for CTC models, whose lengths must match exactly) is an error
+  (SignlipError), not a warning.
 - INT8 (`int8=True`): onnxruntime quantization, dynamic (weights int8, activations quantized at run time) or static
   QDQ (activation ranges calibrated on train-split batches after the batch transform); `int8_mode="auto"` picks by
-  the graph (`choose_int8_mode`, figures in docs/export.md). Accuracy fp32-ONNX vs INT8 on the test split and the
-  batch-1 speed-up are reported, and written to the sidecar.
+  the graph (`choose_int8_mode`, figures in docs/export.md). The test metric (accuracy, or WER for CTC models) of
+  fp32-ONNX vs INT8 and the batch-1 speed-up are reported, and written to the sidecar.
 - Sidecar `model.json`: classes, inputs (name, dtype, shape with named dynamic axes, layout), the checkpoint's
   preprocessing record (settings and statistics) and the steps from a sample to the model input — everything an
   app needs to run model.onnx with onnxruntime alone.
@@ -155,32 +159,63 @@ def input_names(batch: dict[str, torch.Tensor]) -> list[str]:
     return ["x", "mask"] if "mask" in batch else ["x"]
 
 
+def time_axis(x: torch.Tensor) -> int:
+    """The frames axis of a model input: 1 for (B, T, F) landmark features, 2 for (B, C, T, H, W) clips."""
+    return 2 if x.ndim == 5 else 1
+
+
 def export_example(batch: dict[str, torch.Tensor], n: int = 2) -> dict[str, torch.Tensor]:
     """The traced example: `n` samples; sequence inputs get one padded frame more, so that the traced graph holds
     the masked path (a model may take a faster branch when nothing is padded)."""
     example = {k: batch[k][:n] for k in input_names(batch)}
     if "mask" in example:
         x, mask = example["x"], example["mask"]
-        example = {"x": torch.cat([x, x.new_zeros((x.shape[0], 1, *x.shape[2:]))], 1),
+        axis = time_axis(x)
+        pad = list(x.shape)
+        pad[axis] = 1
+        example = {"x": torch.cat([x, x.new_zeros(pad)], axis),
                    "mask": torch.cat([mask, mask.new_zeros((mask.shape[0], 1))], 1)}
     return example
 
 
+class WithOutputLengths(nn.Module):
+    """A CTC model as exported: (x, mask) → (logits (B, T', V+1), lengths (B,) int64 — each sample's real output
+    steps: its real frames through the model's temporal stride, as the CTC objective counts them). Steps past a
+    sample's length are padding an app must ignore."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = self.model(x, mask)
+        # As signlip.objectives.ctc.output_lengths, without its cap at T' (a traced Python int would freeze the
+        # traced length into the graph); the models' output_lengths never exceed T'.
+        lengths = mask.sum(1)
+        if hasattr(self.model, "output_lengths"):
+            lengths = self.model.output_lengths(lengths)
+        return logits, lengths.to(torch.long)
+
+
 def export_onnx(model: nn.Module, example: dict[str, torch.Tensor], path: str | Path, name: str = "model") -> None:
-    """Write `model` (called as model(x[, mask]) → logits) to `path`: opset OPSET, dynamic batch, and dynamic
-    time for inputs with a mask. A model op ONNX cannot express → SignlipError naming it."""
+    """Write `model` (called as model(x[, mask]) → logits, or → (logits, lengths) for a `WithOutputLengths`) to
+    `path`: opset OPSET, dynamic batch, and dynamic time for inputs with a mask (and output steps for CTC models). A
+    model op ONNX cannot express → SignlipError naming it."""
     onnx, _ = require_onnx()
     names = input_names(example)
     sequence = "mask" in names
-    axes: dict[str, dict[int, str]] = {"x": {0: "batch", 1: "time"} if sequence else {0: "batch"},
-                                       "logits": {0: "batch"}}
+    ctc = isinstance(model, WithOutputLengths)
+    axes: dict[str, dict[int, str]] = {"x": {0: "batch", time_axis(example["x"]): "time"} if sequence else
+                                       {0: "batch"}, "logits": {0: "batch", 1: "steps"} if ctc else {0: "batch"}}
     if sequence:
         axes["mask"] = {0: "batch", 1: "time"}
+    if ctc:
+        axes["lengths"] = {0: "batch"}
     try:
         with quiet(), torch.no_grad():
             torch.onnx.export(model, tuple(example[k] for k in names), str(path), dynamo=False, input_names=names,
-                              output_names=["logits"], dynamic_axes=axes, opset_version=OPSET,
-                              do_constant_folding=True)
+                              output_names=["logits", "lengths"] if ctc else ["logits"], dynamic_axes=axes,
+                              opset_version=OPSET, do_constant_folding=True)
         onnx.checker.check_model(str(path))
     except SignlipError:
         raise
@@ -203,21 +238,32 @@ def ort_session(path: str | Path, threads: int | None = None):
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def ort_runner(session, names: list[str]) -> Callable[[dict[str, torch.Tensor]], torch.Tensor]:
-    """batch → logits (B, C) through an onnxruntime session."""
-    def run(batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return torch.from_numpy(session.run(["logits"], {k: batch[k].numpy() for k in names})[0])
+# A runner: batch → (logits, lengths): (B, C) and None for a classifier; (B, T', V+1) and each sample's real output
+# steps (B,) for a CTC model.
+Outputs = tuple[torch.Tensor, "torch.Tensor | None"]
+Runner = Callable[[dict[str, torch.Tensor]], Outputs]
+
+
+def ort_runner(session, names: list[str]) -> Runner:
+    """batch → outputs through an onnxruntime session."""
+    def run(batch: dict[str, torch.Tensor]) -> Outputs:
+        out = [torch.from_numpy(o) for o in session.run(None, {k: batch[k].numpy() for k in names})]
+        return out[0], (out[1] if len(out) > 1 else None)
 
     return run
 
 
-def torch_runner(model: nn.Module) -> Callable[[dict[str, torch.Tensor]], torch.Tensor]:
-    """batch → logits (B, C) through a PyTorch model in eval mode, as evaluate calls it."""
+def torch_runner(model: nn.Module, ctc: bool = False) -> Runner:
+    """batch → outputs through a PyTorch model in eval mode, as evaluate calls it (`ctc`: a sequence model, whose
+    output lengths come from the CTC objective's rule)."""
+    from signlip.objectives.ctc import output_lengths
+
     model.eval()
 
-    def run(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    def run(batch: dict[str, torch.Tensor]) -> Outputs:
         with torch.inference_mode():
-            return model(batch["x"], batch.get("mask")).float()
+            logits = model(batch["x"], batch.get("mask")).float()
+        return logits, (output_lengths(model, batch, logits.shape[1]) if ctc else None)
 
     return run
 
@@ -235,24 +281,59 @@ def model_batches(back, split: str, batch_size: int | None = None, limit: int | 
             yield model_input(batch, transform, torch.device("cpu"), False, training=False)
 
 
-def score(back, runner: Callable[[dict[str, torch.Tensor]], torch.Tensor], batches: list[dict[str, torch.Tensor]]
-          ) -> tuple[torch.Tensor, dict[str, float]]:
-    """(logits (N, C) in batch order, the checkpoint's evaluator metrics) of `runner` over `batches` — the same
-    metrics `signlip evaluate` reports."""
+@dataclass
+class Scored:
+    """A runner over the test batches: `logits` (N, C) in batch order — for a CTC model every sample's real output
+    steps, stacked (Σ T'_i, V+1) —, the checkpoint's evaluator `metrics` (what `signlip evaluate` reports), and
+    for a CTC model each sample's output `lengths` and greedy `decoded` gloss ids."""
+
+    logits: torch.Tensor
+    metrics: dict[str, float]
+    lengths: torch.Tensor | None = None
+    decoded: list[list[int]] | None = None
+
+
+def score(back, runner: Runner, batches: list[dict[str, torch.Tensor]]) -> Scored:
+    """Run `runner` over `batches` and score it with the checkpoint's evaluator."""
+    from signlip.data.glosses import greedy_decode
+    from signlip.objectives.ctc import blank_padding
+
     evaluator = back.evaluator
     evaluator.reset()
-    outputs = []
+    rows: list[torch.Tensor] = []
+    all_lengths: list[torch.Tensor] = []
+    decoded: list[list[int]] = []
     for batch in batches:
-        logits = runner(batch)
-        evaluator.update(logits, batch)
-        outputs.append(logits)
-    return torch.cat(outputs), {k: float(v) for k, v in evaluator.compute().items()}
+        logits, lengths = runner(batch)
+        if lengths is None:
+            evaluator.update(logits, batch)
+            rows.append(logits)
+            continue
+        outputs = blank_padding(logits.log_softmax(-1), lengths)[0]  # what the CTC objective hands the evaluator
+        evaluator.update(outputs, batch)
+        decoded += greedy_decode(outputs)
+        rows += [step_logits[:n] for step_logits, n in zip(logits, lengths.tolist())]
+        all_lengths.append(lengths)
+    metrics = {k: float(v) for k, v in evaluator.compute().items()}
+    if not all_lengths:
+        return Scored(torch.cat(rows), metrics)
+    return Scored(torch.cat(rows), metrics, torch.cat(all_lengths), decoded)
 
 
-def agreement(reference: torch.Tensor, other: torch.Tensor) -> dict[str, float]:
-    """max |Δlogit| and top-1 agreement of two (N, C) logit tables."""
-    return {"max_abs_logit_diff": float((reference - other).abs().max()),
-            "top1_agreement": float((reference.argmax(1) == other.argmax(1)).float().mean())}
+def agreement(reference: Scored, other: Scored) -> dict[str, float]:
+    """max |Δlogit| and top-1 agreement (per output step for CTC models; then also the share of samples decoded
+    alike) of two runs over the same batches."""
+    if reference.lengths is not None and not torch.equal(reference.lengths, other.lengths):
+        differ = int((reference.lengths != other.lengths).sum())
+        return {"max_abs_logit_diff": math.inf, "top1_agreement": 0.0, "sentence_agreement": 0.0,
+                "lengths_differ": differ}
+    a, b = reference.logits, other.logits
+    result = {"max_abs_logit_diff": float((a - b).abs().max()) if a.numel() else 0.0,
+              "top1_agreement": float((a.argmax(1) == b.argmax(1)).float().mean()) if len(a) else 1.0}
+    if reference.decoded is not None:
+        same = [x == y for x, y in zip(reference.decoded, other.decoded)]
+        result["sentence_agreement"] = sum(same) / max(len(same), 1)
+    return result
 
 
 def median_latency_ms(run: Callable[[], Any], runs: int = 20, warmup: int = 3) -> float:
@@ -342,7 +423,21 @@ def describe_inputs(example: dict[str, torch.Tensor]) -> list[dict[str, Any]]:
     return inputs
 
 
-def sidecar(ckpt: dict[str, Any], example: dict[str, torch.Tensor], n_params: int) -> dict[str, Any]:
+def describe_outputs(classes: list[str], ctc: bool) -> list[dict[str, Any]]:
+    if not ctc:
+        return [{"name": "logits", "dtype": "float32", "shape": ["batch", len(classes)],
+                 "layout": "(B, classes): unnormalised scores in the order of `classes`; softmax → probabilities"}]
+    return [{"name": "logits", "dtype": "float32", "shape": ["batch", "steps", len(classes) + 1],
+             "layout": "(B, T', 1 + glosses): unnormalised scores per output step; index 0 is the CTC blank, index "
+                       "i the gloss classes[i − 1]; log-softmax → per-step log-probabilities",
+             "decoding": "greedy: argmax per step over the first `lengths` steps, merge repeats, drop blanks"},
+            {"name": "lengths", "dtype": "int64", "shape": ["batch"],
+             "layout": "(B,): real output steps per sample (its real frames through the model's temporal stride); "
+                       "later steps are padding"}]
+
+
+def sidecar(ckpt: dict[str, Any], example: dict[str, torch.Tensor], n_params: int, ctc: bool = False
+            ) -> dict[str, Any]:
     prep = {k: v for k, v in ckpt["preprocessing"].items() if k not in ("classes", "manifest")}
     from signlip.registry import READERS, load_all
 
@@ -354,8 +449,7 @@ def sidecar(ckpt: dict[str, Any], example: dict[str, torch.Tensor], n_params: in
         "task": ckpt.get("task"), "model": ckpt["model"], "parameters": n_params, "trained_epochs": ckpt.get("epoch"),
         "classes": list(ckpt["classes"]),
         "inputs": describe_inputs(example),
-        "outputs": [{"name": "logits", "dtype": "float32", "shape": ["batch", len(ckpt["classes"])],
-                     "layout": "(B, classes): unnormalised scores in the order of `classes`; softmax → probabilities"}],
+        "outputs": describe_outputs(list(ckpt["classes"]), ctc),
         "preprocessing": prep, "input_steps": steps,
     }
 
@@ -377,33 +471,38 @@ def export_checkpoint(ckpt_path: str | Path, out: str | Path | None = None, int8
     """Export `ckpt_path` into `out` (default: `export/` beside the checkpoint) and check it; the sidecar is
     written to out/model.json. SignlipError on a parity failure or an op ONNX cannot express."""
     from signlip.build import rebuild
+    from signlip.deploy import is_gloss_checkpoint
 
     require_onnx()
     if int8_mode not in INT8_MODES:
         raise SignlipError(f"int8_mode={int8_mode} — choose one of {', '.join(INT8_MODES)}")
-    from signlip.checkpoint import load_checkpoint
-    from signlip.deploy import refuse_gloss_checkpoint
-
-    refuse_gloss_checkpoint(load_checkpoint(ckpt_path), "export")
     back = rebuild(ckpt_path, splits=("train", "test") if int8 else ("test",), manifest=manifest)
     ckpt, model = back.checkpoint, back.model.eval()
+    ctc = is_gloss_checkpoint(ckpt)
+    metric = back.evaluator.headline[0]  # accuracy, or wer for CTC models
     out_dir = Path(out) if out else Path(ckpt_path).parent / "export"
     out_dir.mkdir(parents=True, exist_ok=True)
     batches = list(model_batches(back, "test", batch_size))
     names = input_names(batches[0])
     example = export_example(batches[0])
     fp32_path = out_dir / "model.onnx"
-    export_onnx(export_form(model, example, fixed_size="mask" not in names), example, fp32_path,
-                ckpt["model"]["name"])
-    info = sidecar(ckpt, example, sum(p.numel() for p in model.parameters()))
+    form = export_form(model, example, fixed_size="mask" not in names)
+    export_onnx(WithOutputLengths(form) if ctc else form, example, fp32_path, ckpt["model"]["name"])
+    info = sidecar(ckpt, example, sum(p.numel() for p in model.parameters()), ctc)
 
-    eager_logits, eager_metrics = score(back, torch_runner(model), batches)
-    onnx_logits, onnx_metrics = score(back, ort_runner(ort_session(fp32_path), names), batches)
-    parity = {**agreement(eager_logits, onnx_logits), "samples": int(eager_logits.shape[0]), "tolerance": tolerance,
-              "split": "test", "accuracy_pytorch": eager_metrics["accuracy"], "accuracy_onnx": onnx_metrics["accuracy"]}
+    eager = score(back, torch_runner(model, ctc), batches)
+    onnx_run = score(back, ort_runner(ort_session(fp32_path), names), batches)
+    samples = len(eager.lengths) if ctc else int(eager.logits.shape[0])
+    parity = {**agreement(eager, onnx_run), "samples": samples, "tolerance": tolerance, "split": "test",
+              f"{metric}_pytorch": eager.metrics[metric], f"{metric}_onnx": onnx_run.metrics[metric]}
     info["parity"] = parity
-    report(f"parity on {parity['samples']} test samples: max |Δlogit| {parity['max_abs_logit_diff']:.2e} "
-           f"(tolerance {tolerance:g}), top-1 agreement {parity['top1_agreement']:.3f}")
+    per = f" over {int(eager.logits.shape[0])} output steps" if ctc else ""
+    sentences = f", decoded alike {parity['sentence_agreement']:.3f}" if ctc else ""
+    report(f"parity on {samples} test samples{per}: max |Δlogit| {parity['max_abs_logit_diff']:.2e} "
+           f"(tolerance {tolerance:g}), top-1 agreement {parity['top1_agreement']:.3f}{sentences}")
+    if parity.get("lengths_differ"):
+        raise SignlipError(f"ONNX model gives other output lengths than PyTorch for {parity['lengths_differ']} test "
+                           f"sample(s) — {fp32_path} is not a faithful export")
     if parity["max_abs_logit_diff"] > tolerance or parity["top1_agreement"] < 1.0:
         raise SignlipError(f"ONNX model disagrees with PyTorch on the test split: max |Δlogit| "
                            f"{parity['max_abs_logit_diff']:.2e} (tolerance {tolerance:g}), top-1 agreement "
@@ -421,23 +520,25 @@ def export_checkpoint(ckpt_path: str | Path, out: str | Path | None = None, int8
         except Exception as exc:  # onnxruntime.quantization raises plain exceptions for graphs it cannot handle
             raise SignlipError(f"INT8 quantization ({mode}) failed ({type(exc).__name__}: {first_line(exc)}) — try "
                                f"int8_mode={'static' if mode == 'dynamic' else 'dynamic'}") from None
-        int8_logits, int8_metrics = score(back, ort_runner(ort_session(int8_path), names), batches)
+        int8_run = score(back, ort_runner(ort_session(int8_path), names), batches)
         one = {k: v[:1] for k, v in batches[0].items() if k in names}
         sessions = {k: ort_session(p, threads=1) for k, p in (("fp32", fp32_path), ("int8", int8_path))}
-        latency = {k: median_latency_ms(lambda s=s: s.run(["logits"], {n: one[n].numpy() for n in names}))
+        latency = {k: median_latency_ms(lambda s=s: s.run(None, {n: one[n].numpy() for n in names}))
                    for k, s in sessions.items()}
         info["files"]["int8"] = int8_path.name
-        info["int8"] = {"mode": mode, "chosen_by": "auto" if int8_mode == "auto" else "int8_mode",
-                        "accuracy_fp32_onnx": onnx_metrics["accuracy"], "accuracy_int8": int8_metrics["accuracy"],
-                        "accuracy_change_points": 100 * (int8_metrics["accuracy"] - onnx_metrics["accuracy"]),
-                        **agreement(onnx_logits, int8_logits),
+        before, after = onnx_run.metrics[metric], int8_run.metrics[metric]
+        info["int8"] = {"mode": mode, "chosen_by": "auto" if int8_mode == "auto" else "int8_mode", "metric": metric,
+                        f"{metric}_fp32_onnx": before, f"{metric}_int8": after,
+                        f"{metric}_change_points": 100 * (after - before),
+                        **agreement(onnx_run, int8_run),
                         "latency_ms_batch1_1thread": latency,
                         "speedup_vs_fp32_onnx": latency["fp32"] / latency["int8"],
                         "size_mb": {"fp32": fp32_path.stat().st_size / 2**20, "int8": int8_path.stat().st_size / 2**20},
                         "calibration_batches": len(calibration) if calibration else 0}
         q = info["int8"]
-        report(f"int8 ({mode}): test accuracy {q['accuracy_fp32_onnx']:.3f} → {q['accuracy_int8']:.3f} "
-               f"({q['accuracy_change_points']:+.1f} points), batch-1 latency {latency['fp32']:.2f} → "
+        worse = ", + is worse" if metric == "wer" else ""
+        report(f"int8 ({mode}): test {metric} {before:.3f} → {after:.3f} "
+               f"({q[f'{metric}_change_points']:+.1f} points{worse}), batch-1 latency {latency['fp32']:.2f} → "
                f"{latency['int8']:.2f} ms ({q['speedup_vs_fp32_onnx']:.2f}×), {q['size_mb']['fp32']:.2f} → "
                f"{q['size_mb']['int8']:.2f} MB")
     (out_dir / "model.json").write_text(json.dumps(info, indent=2))

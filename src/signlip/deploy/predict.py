@@ -71,7 +71,9 @@ class Recogniser:
     @property
     def glosses(self) -> bool:
         """A continuous-recognition checkpoint: a gloss sequence per input (greedy CTC decoding)."""
-        return self.checkpoint["preprocessing"].get("target") == "glosses"
+        from signlip.deploy import is_gloss_checkpoint
+
+        return is_gloss_checkpoint(self.checkpoint)
 
     def rows(self, logits: torch.Tensor, top_k: int) -> list[dict[str, Any]]:
         """Logits (B, C) → one result row per sample: top-1 label and probability, the top-k list. For a gloss

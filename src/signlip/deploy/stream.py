@@ -103,9 +103,10 @@ def run_stream(rec: Recogniser, source: str, window: int | None = None, hop: int
                video_out: str | Path | None = None, on_window=None) -> StreamResult:
     """Slide a window over `source` and predict each; see the module docstring. `on_window(row)` is called as each
     window is scored (a live display)."""
-    from signlip.deploy import refuse_gloss_checkpoint
-
-    refuse_gloss_checkpoint(rec.checkpoint, "streaming")
+    if rec.glosses:  # a window of a sentence is no sentence: CTC streaming needs its own decoder state
+        raise SignlipError("streaming of continuous-recognition (CTC) checkpoints is not built yet — `signlip predict "
+                           "ckpt=… input=…` decodes a whole sentence; its per-frame cost: scripts/"
+                           "bench_sentence_latency.py")
     reader = rec.reader
     kind = ".mp4" if source.startswith("camera:") else Path(source).suffix.lower()
     if kind not in reader.suffixes:

@@ -209,6 +209,12 @@ class WerEvaluator:
         self.last = self._figures(counts, np.asarray([h == "" for h in self._hyps]))
         return {"wer": self.last["wer"], "ser": self.last["ser"], "empty_share": self.last["empty_share"]}
 
+    def predictions(self) -> tuple[list[str], list[str]]:
+        """(decoded, reference) gloss sentences of the last compute(), in dataset order, gathered across ranks."""
+        if self.last is None:
+            raise RuntimeError("predictions() is only known after compute()")
+        return list(self._hyps), list(self._refs)
+
     def _figures(self, counts: np.ndarray, empty: np.ndarray) -> dict[str, Any]:
         n_ref = int(counts[:, :3].sum())
         return {"n_sentences": int(len(counts)), "n_reference_glosses": n_ref, "wer": wer_of(counts),

@@ -80,6 +80,8 @@ class MaxPool3dSame(nn.Module):
         self.kernel, self.stride = kernel, stride
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.jit.is_tracing():  # ONNX export: time must stay a dynamic axis of the graph
+            return self._traceable(x)
         pad: list[int] = []
         for size, k, s in reversed(list(zip(x.shape[2:], self.kernel, self.stride))):  # F.pad wants W, H, T order
             total = max((math.ceil(size / s) - 1) * s + k - size, 0)
@@ -87,6 +89,24 @@ class MaxPool3dSame(nn.Module):
         if any(pad):
             x = F.pad(x, pad, value=float("-inf"))
         return F.max_pool3d(x, self.kernel, self.stride)
+
+    def _traceable(self, x: torch.Tensor) -> torch.Tensor:
+        """The same pooling with the time padding computed by tensor ops, so a traced graph keeps it right at every
+        length (Python arithmetic on the traced shape would freeze the traced length's padding into the graph: a
+        wrong size and -inf windows at other lengths). Height and width keep fixed pads (clip sizes are fixed).
+        Time: pad k − 1 frames each side, pool with stride 1, then pick the windows SAME pooling starts."""
+        (kt, *k_hw), (st, *s_hw) = self.kernel, self.stride
+        pad: list[int] = []
+        for size, k, s in reversed(list(zip(x.shape[3:], k_hw, s_hw))):
+            total = max((math.ceil(size / s) - 1) * s + k - size, 0)
+            pad += [total // 2, total - total // 2]
+        x = F.pad(x, [*pad, kt - 1, kt - 1], value=float("-inf"))
+        pooled = F.max_pool3d(x, self.kernel, (1, *s_hw))
+        t = torch._shape_as_tensor(x)[2] - 2 * (kt - 1)  # the unpadded length, as a graph value
+        steps = torch.div(t + st - 1, st, rounding_mode="floor")  # ceil(T / stride)
+        front = torch.div(torch.clamp((steps - 1) * st + kt - t, min=0), 2, rounding_mode="floor")
+        starts = torch.arange(steps) * st - front + (kt - 1)
+        return pooled.index_select(2, starts)
 
 
 class InceptionBlock3d(nn.Module):

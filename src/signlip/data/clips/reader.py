@@ -99,7 +99,10 @@ class ClipReader:
                                "video — predict on its prepared .npy clips, or on videos cropped to that box")
         else:
             clip = self.preparer(Item(str(path), "", "", ""))
-        return {"x": torch.from_numpy(np.ascontiguousarray(clip))[None]}
+        x = torch.from_numpy(np.ascontiguousarray(clip))[None]
+        if self.clip_shape is None:  # whole sentences, as the dataset batches them: any length, with a mask
+            return {"x": x, "mask": torch.ones(x.shape[:2], dtype=torch.bool)}
+        return {"x": x}
 
     def tracker(self):
         """Per-frame work of a stream: the face tracker (roi=mediapipe: tracking carries across windows), else
