@@ -50,3 +50,24 @@ def test_collapse_detected():
 def test_no_alarm_when_loss_flat_and_predictions_spread():
     alarm = ChanceAlarm(num_classes=4, after_epochs=1)
     assert alarm.check(5, 0.27, 400, [100, 100, 100, 100], [100] * 4, [1.39, 1.38]) is None
+
+
+def test_two_val_samples_give_a_too_little_data_notice_not_a_stuck_alarm(tmp_path, hands_root):
+    """`signlip train` end to end on a correct 2-class manifest with 2 val samples: the run says it has too little
+    data to judge (and how many samples would do), records no alarm, and keeps training (the earlier code drew a
+    STUCK AT CHANCE panel with "1.000 is still at chance (0.500 ± 0.707)")."""
+    rows = [r for r in csv.DictReader(open(hands_root / "manifest.csv")) if r["label"] in ("A", "B")]
+    val = [next(r for r in rows if r["split"] == "val" and r["label"] == c) for c in ("A", "B")]
+    kept = [r for r in rows if r["split"] != "val"] + val
+    manifest = tmp_path / "two_val.csv"
+    with manifest.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows({**r, "path": str(hands_root / r["path"])} for r in kept)
+    result = train_in_process(tmp_path / "run", [f"data.manifest={manifest}", "trainer.max_epochs=3",
+                                                 "evaluator.alarm.after_epochs=1", "trainer.stop_on_alarm=true",
+                                                 "trainer.early_stopping.enabled=false"])
+    assert result["summary"]["alarms"] == [] and result["summary"]["epochs"] == 3, result["summary"]
+    log = (Path(result["run_dir"]) / "train.log").read_text()
+    assert "TOO LITTLE DATA TO JUDGE" in log and "2 val samples" in log, log
+    assert "STUCK AT CHANCE" not in log
