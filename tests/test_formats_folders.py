@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import prepare_in_process, read_rows, train_in_process
+from conftest import prepare_in_process, read_rows, run_cli, train_in_process
 from signlip.data.clips.video import write_video
 from signlip.data.formats import detect_format, raw_manifest_from
 from signlip.errors import SignlipError
@@ -204,3 +204,21 @@ def test_rgb_split_folders_prepare_keeps_the_splits_and_i3d_trains(tmp_path, cap
     assert np.load(Path(manifest).parent / rows[0]["path"]).shape == (4, 32, 32, 3)  # RGB, roi none: whole frame
     result = train_in_process(tmp_path / "run", [*rgb, f"data.manifest={manifest}", "trainer.max_epochs=1", "seed=0"])
     assert (Path(result["checkpoint_dir"]) / "best.pt").is_file()
+
+
+def test_a_tiny_folder_trains_from_inside_itself(tmp_path):
+    """Three .npy files a class, no split folders, no speaker pattern, and `signlip train` run from inside the
+    dataset folder (where it writes data/ and outputs/ before it lists the class folders): the random split keeps
+    one file a class in val and test (it failed "cannot split 6 samples"), and signlip's own folders are not taken
+    for classes (it failed "no .npy file in …/data, …/outputs")."""
+    root = tmp_path / "tiny"
+    rng = np.random.default_rng(0)
+    for k, label in enumerate(("yes", "no")):
+        (root / label).mkdir(parents=True)
+        for n in range(3):
+            np.save(root / label / f"{label}_{n}.npy", rng.normal(k, 0.1, (12, 21, 3)).astype(np.float32))
+    proc = run_cli("train", "task=landmark_gru", "data.root=.", "trainer.max_epochs=1", "logger.tensorboard=false",
+                   cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    assert "train 2, val 2, test 2" in proc.stdout
+    assert "left out signlip's own folder(s) data, outputs" in proc.stdout

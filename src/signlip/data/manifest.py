@@ -8,6 +8,7 @@ Without a `split` column a seeded split is made that keeps every speaker/signer 
 from __future__ import annotations
 
 import csv
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,11 +110,16 @@ def assign_splits(labels: list[str], groups: list[str], seed: int, val_fraction:
     else:
         # No speaker/signer column: a stratified split by sample (say so — it cannot test on new people).
         label_arr = np.asarray(labels)
-        stratify = label_arr if np.min(np.unique(label_arr, return_counts=True)[1]) >= 3 else None
-        rest, test = train_test_split(index, test_size=test_fraction, random_state=seed, stratify=stratify)
+        counts = np.unique(label_arr, return_counts=True)[1]
+        stratify = label_arr if np.min(counts) >= 3 else None
+        # Stratified, val and test hold at least one sample of every class: a tiny set (3 files a class) still
+        # splits, 1/1/1 a class. sklearn rounds a fraction up; as counts these are the same sizes for larger sets.
+        least = len(counts) if stratify is not None else 1
+        n_test = max(math.ceil(test_fraction * n), least)
+        rest, test = train_test_split(index, test_size=n_test, random_state=seed, stratify=stratify)
         stratify = label_arr[rest] if stratify is not None else None
-        train, val = train_test_split(rest, test_size=val_fraction / (1 - test_fraction), random_state=seed,
-                                      stratify=stratify)
+        n_val = max(math.ceil(val_fraction / (1 - test_fraction) * len(rest)), least)
+        train, val = train_test_split(rest, test_size=n_val, random_state=seed, stratify=stratify)
     out = [""] * n
     for name, rows in (("train", train), ("val", val), ("test", test)):
         for i in rows:

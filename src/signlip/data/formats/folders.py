@@ -27,8 +27,27 @@ def _visible(path: Path | str) -> bool:
     return not Path(path).name.startswith(".")
 
 
-def _subfolders(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if _visible(p) and p.is_dir())
+def _subfolders(folder: Path, skip: tuple[Path, ...] = ()) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if _visible(p) and p.is_dir() and p.resolve() not in skip)
+
+
+def _own_folders(root: Path, out: Path) -> tuple[Path, ...]:
+    """The folders under `root` that signlip itself writes when it runs from inside the dataset (the manifest's
+    `data/`, the run folders' `outputs/`): never class folders."""
+    written = [Path(out).absolute()]
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        written.append(Path(HydraConfig.get().runtime.output_dir))
+    except (ImportError, ValueError):  # not inside a Hydra run
+        pass
+    root = root.resolve()
+    own = []
+    for path in written:
+        path = path.resolve()
+        if root in path.parents:
+            own.append(root / path.relative_to(root).parts[0])
+    return tuple(own)
 
 
 def _files(folder: Path, suffixes: tuple[str, ...], recursive: bool = True) -> list[Path]:
@@ -39,10 +58,10 @@ def _files(folder: Path, suffixes: tuple[str, ...], recursive: bool = True) -> l
                   and all(_visible(part) for part in p.relative_to(folder).parts))
 
 
-def _split_layout(root: Path) -> bool:
+def _split_layout(root: Path, skip: tuple[Path, ...] = ()) -> bool:
     """True when every subfolder of `root` is a split folder (train/val/test…); a mix of split and class folders
     is refused rather than guessed."""
-    subs = _subfolders(root)
+    subs = _subfolders(root, skip)
     splits = [p.name for p in subs if p.name.lower() in SPLIT_FOLDERS]
     if splits and len(splits) < len(subs):
         others = [p.name for p in subs if p.name.lower() not in SPLIT_FOLDERS]
@@ -107,10 +126,14 @@ def folders(root: Path, out: Path, speaker_pattern: str | None = None, extension
 
     root = Path(root)
     pattern = _compile(speaker_pattern) if speaker_pattern else None
-    split_layout = _split_layout(root)
+    own = _own_folders(root, out)
+    if own:
+        console.print(f"note: left out signlip's own folder(s) {', '.join(p.name for p in own)} in {root} (this run "
+                      f"writes there)", soft_wrap=True, markup=False)
+    split_layout = _split_layout(root, own)
     # (split, label folder): the label is the folder's name, the split its parent's (when split folders are used).
-    labelled = [(SPLIT_FOLDERS[s.name.lower()], f) for s in _subfolders(root) for f in _subfolders(s)] \
-        if split_layout else [("", f) for f in _subfolders(root)]
+    labelled = [(SPLIT_FOLDERS[s.name.lower()], f) for s in _subfolders(root, own) for f in _subfolders(s)] \
+        if split_layout else [("", f) for f in _subfolders(root, own)]
     if not labelled:
         raise SignlipError(f"{root} has no class folders — lay it out as {root}/<label>/<file> (or "
                            f"{root}/<train|val|test>/<label>/<file>)")
