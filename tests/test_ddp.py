@@ -21,6 +21,7 @@ def test_torchrun_two_processes_gloo(tmp_path, hands_root):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("DDP: world size 2, backend gloo") == 1, proc.stdout  # said once, by rank 0
     run = json.loads((tmp_path / "outputs" / "ddp" / "run.json").read_text())
     assert run["world_size"] == 2
     ckpt = load_checkpoint(tmp_path / "outputs" / "ddp" / "checkpoints" / "last.pt")
@@ -30,6 +31,23 @@ def test_torchrun_two_processes_gloo(tmp_path, hands_root):
     assert run["results"]["test"]["n_samples"] == 2 * 26 * 2
     assert run["results"]["test"]["accuracy"] > 3 / 26  # learning on top of correct reduction
     assert not list(tmp_path.glob("outputs/*/*/rank*"))
+
+
+@pytest.mark.slow  # torchrun with two processes, RGB videos prepared: ~20 s
+def test_torchrun_prepares_the_clip_cache_once(tmp_path):
+    """Under torchrun rank 0 generates and prepares the data while the other rank waits, then reads it: one
+    "prepared … new" line, not one per rank racing on the same cache files."""
+    from signlip.benchmarking import tiny_data_overrides
+
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "signlip",
+           "train", "task=i3d", *tiny_data_overrides("i3d", tmp_path / "data"), "trainer.max_epochs=1",
+           "logger.tensorboard=false", "hydra.run.dir=outputs/ddp"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    prepared = [line for line in proc.stdout.splitlines() if line.startswith("prepared ")]
+    assert len(prepared) == 1 and "reused 0" in prepared[0], proc.stdout
+    assert json.loads((tmp_path / "outputs" / "ddp" / "run.json").read_text())["world_size"] == 2
 
 
 NO_SYNC_SCRIPT = r"""

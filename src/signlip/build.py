@@ -76,7 +76,10 @@ def build_data(config: dict[str, Any], seed: int | None = None, preprocessing: d
     entry["kwargs"].update(seed=int(config.get("seed", 0)) if seed is None else seed, splits=tuple(splits))
     if preprocessing is not None:
         entry["kwargs"]["preprocessing"] = preprocessing
-    return instantiate(DATASETS, entry, hint="data.*")
+    from signlip import distributed as dist
+
+    with dist.main_process_first():  # under torchrun rank 0 prepares; the others then read what it wrote
+        return instantiate(DATASETS, entry, hint="data.*")
 
 
 def model_spec(config: dict[str, Any], data: DataBundle) -> dict[str, Any]:

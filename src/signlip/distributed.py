@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 
 import torch
 import torch.distributed as dist
@@ -28,6 +30,30 @@ def setup(device: torch.device) -> None:
     """Join the process group torchrun prepared (NCCL on CUDA, gloo on CPU)."""
     if launched_by_torchrun() and not dist.is_initialized():
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+
+
+@contextlib.contextmanager
+def main_process_first() -> Iterator[None]:
+    """Rank 0 runs the block first — preparing caches, generating the synthetic data, writing manifests — while the
+    other ranks wait; then they run it on the finished files (all reused), with the console quiet, so nothing is
+    prepared twice at once and nothing is printed once per rank. One process: the block as it is."""
+    if world_size() == 1:
+        yield
+        return
+    if not is_main():
+        dist.barrier()  # until rank 0 has finished the block (or failed in it: then the others fail on their own)
+        from signlip.run_logger import console
+
+        quiet, console.quiet = console.quiet, True
+        try:
+            yield
+        finally:
+            console.quiet = quiet
+        return
+    try:
+        yield
+    finally:
+        dist.barrier()
 
 
 def teardown() -> None:
