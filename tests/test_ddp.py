@@ -33,6 +33,48 @@ def test_torchrun_two_processes_gloo(tmp_path, hands_root):
     assert not list(tmp_path.glob("outputs/*/*/rank*"))
 
 
+def _main_first_worker(rank: int, world: int, init: str, folder: str, fail: bool) -> None:
+    import time
+    from pathlib import Path
+
+    import torch.distributed as tdist
+
+    from signlip import distributed as dist
+    from signlip.errors import SignlipError
+
+    tdist.init_process_group("gloo", init_method=init, rank=rank, world_size=world)
+    marker, log = Path(folder) / "prepared", Path(folder) / f"rank{rank}.txt"
+    try:
+        with dist.main_process_first():
+            if rank == 0:
+                time.sleep(1.0)  # a slow preparation: the others must not start meanwhile
+                if fail:
+                    raise RuntimeError("no space left on device")
+                marker.write_text("done")
+            log.write_text("saw the prepared data" if marker.exists() else "started too early")
+    except SignlipError as exc:
+        log.write_text(f"stopped: {exc}")
+    except RuntimeError:
+        log.write_text("failed itself")
+    finally:
+        tdist.destroy_process_group()
+
+
+@pytest.mark.parametrize("fail", [False, pytest.param(True, marks=pytest.mark.slow)])  # ~7 s each
+def test_main_process_first_makes_the_others_wait_for_rank_0_and_stop_when_it_fails(tmp_path, fail):
+    """Three gloo processes: ranks 1 and 2 enter the block only after rank 0 has finished it (they see its file);
+    when rank 0 fails in it, they stop with one line pointing at its error instead of waiting or redoing it."""
+    import torch.multiprocessing as mp
+
+    world = 3
+    mp.spawn(_main_first_worker, args=(world, f"file://{tmp_path / 'init'}", str(tmp_path), fail), nprocs=world)
+    logs = [(tmp_path / f"rank{r}.txt").read_text() for r in range(world)]
+    if fail:
+        assert logs[0] == "failed itself" and all(log.startswith("stopped: rank 0 stopped") for log in logs[1:])
+    else:
+        assert logs == ["saw the prepared data"] * world, logs
+
+
 @pytest.mark.slow  # torchrun with two processes, RGB videos prepared: ~20 s
 def test_torchrun_prepares_the_clip_cache_once(tmp_path):
     """Under torchrun rank 0 generates and prepares the data while the other rank waits, then reads it: one

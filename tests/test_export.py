@@ -161,6 +161,9 @@ def test_ctc_export_matches_pytorch_at_any_length(task, tiny_checkpoint, tmp_pat
     side = exported.sidecar
     assert [o["name"] for o in side["outputs"]] == ["logits", "lengths"]
     assert side["outputs"][0]["shape"][-1] == len(side["classes"]) + 1
+    x = next(model_batches(back, "test"))["x"]
+    shape = side["inputs"][0]["shape"]  # (batch, time, F) landmarks, (batch, 3, time, H, W) RGB sentences
+    assert shape == ["batch"] + ["time" if i == time_axis(x) else n for i, n in enumerate(x.shape)][1:], shape
 
     model = back.model.eval()
     eager = torch_runner(model, ctc=True)
@@ -193,6 +196,29 @@ def test_ctc_export_matches_pytorch_at_any_length(task, tiny_checkpoint, tmp_pat
         best = logits[0, :lengths[0]].argmax(-1)
         ids = [int(g) for k, g in enumerate(best) if g != 0 and (k == 0 or g != best[k - 1])]
         assert " ".join(side["classes"][g - 1] for g in ids) == rec.predict_paths([path])[0]["label"]
+
+
+@pytest.mark.parametrize("traced", [16, 17])
+def test_a_frame_stacking_ctc_model_exports_right_whatever_length_it_was_traced_at(traced, tmp_path):
+    """landmark_gru with frame_stack 8 pads each sentence to a multiple of 8: traced at a length that needs no
+    padding (16), the graph must still pad the others (a Python branch on the length froze 'no padding' into it)."""
+    from signlip.deploy.onnx_export import WithOutputLengths, export_onnx, torch_runner
+    from signlip.models.landmark_gru import LandmarkGRU
+
+    torch.manual_seed(0)
+    model = LandmarkGRU(5, input_size=6, hidden_size=8, num_layers=1, bidirectional=True, dropout=0.0,
+                        dense_size=8, output="sequence", frame_stack=8).eval()
+    example = {"x": torch.randn(2, traced, 6), "mask": torch.ones(2, traced, dtype=torch.bool)}
+    export_onnx(WithOutputLengths(model), example, tmp_path / "m.onnx")
+    session = ort_session(tmp_path / "m.onnx")
+    for length in (8, 20, 23, 31, 40):
+        feeds = {"x": torch.randn(2, length, 6), "mask": torch.ones(2, length, dtype=torch.bool)}
+        feeds["mask"][1, length // 2:] = False
+        logits, lengths = session.run(None, {k: v.numpy() for k, v in feeds.items()})
+        want_logits, want_lengths = torch_runner(model, ctc=True)(feeds)
+        np.testing.assert_array_equal(lengths, want_lengths.numpy())
+        for i, steps in enumerate(lengths):
+            np.testing.assert_allclose(logits[i, :steps], want_logits[i, :steps].numpy(), atol=1e-4, rtol=0)
 
 
 def test_missing_checkpoint_is_one_line_exit_2(tmp_path):

@@ -32,28 +32,60 @@ def setup(device: torch.device) -> None:
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
 
 
+_WAIT_GROUP = None
+
+
+def _wait_group():
+    """A gloo group for waiting on rank 0, with a timeout long enough for a whole preparation (hours of MediaPipe
+    for WLASL or PHOENIX): the default process group gives up after 10 (NCCL) to 30 (gloo) minutes."""
+    global _WAIT_GROUP
+    if _WAIT_GROUP is None:
+        from datetime import timedelta
+
+        _WAIT_GROUP = dist.new_group(backend="gloo", timeout=timedelta(days=2))
+    return _WAIT_GROUP
+
+
 @contextlib.contextmanager
 def main_process_first() -> Iterator[None]:
     """Rank 0 runs the block first — preparing caches, generating the synthetic data, writing manifests — while the
-    other ranks wait; then they run it on the finished files (all reused), with the console quiet, so nothing is
-    prepared twice at once and nothing is printed once per rank. One process: the block as it is."""
+    other ranks wait; then they run it one after another on the finished files (all reused), with the console quiet,
+    so nothing is prepared twice at once and nothing is printed once per rank. If rank 0 fails in the block, the
+    others stop with one line pointing at its error. One process: the block as it is."""
     if world_size() == 1:
         yield
         return
-    if not is_main():
-        dist.barrier()  # until rank 0 has finished the block (or failed in it: then the others fail on their own)
-        from signlip.run_logger import console
+    from signlip.errors import SignlipError
+    from signlip.run_logger import console
 
-        quiet, console.quiet = console.quiet, True
+    group, me, n = _wait_group(), rank(), world_size()
+    done = torch.zeros(1, dtype=torch.int64)
+    if me == 0:
         try:
             yield
+            done += 1
         finally:
-            console.quiet = quiet
+            dist.broadcast(done, src=0, group=group)  # success or failure: never leave the others waiting
+        for _ in range(1, n):  # the others' turns
+            dist.barrier(group=group)
         return
-    try:
-        yield
-    finally:
-        dist.barrier()
+    dist.broadcast(done, src=0, group=group)
+    if not int(done):
+        raise SignlipError("rank 0 stopped while preparing the data (its error is printed above) — fix that and "
+                           "start the run again")
+    failure: BaseException | None = None
+    for turn in range(1, n):
+        if turn == me:
+            quiet, console.quiet = console.quiet, True
+            try:
+                yield
+            except BaseException as exc:  # noqa: BLE001 - re-raised below, after the remaining turns
+                failure = exc
+            finally:
+                console.quiet = quiet
+        dist.barrier(group=group)
+    if failure is not None:
+        raise failure
 
 
 def teardown() -> None:

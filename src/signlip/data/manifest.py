@@ -112,8 +112,9 @@ def assign_splits(labels: list[str], groups: list[str], seed: int, val_fraction:
         label_arr = np.asarray(labels)
         counts = np.unique(label_arr, return_counts=True)[1]
         stratify = label_arr if np.min(counts) >= 3 else None
-        # Stratified, val and test hold at least one sample of every class: a tiny set (3 files a class) still
-        # splits, 1/1/1 a class. sklearn rounds a fraction up; as counts these are the same sizes for larger sets.
+        # Stratified, val and test get room for at least one sample a class: a tiny balanced set (3 files a class)
+        # splits 1/1/1 a class instead of failing (very unequal classes may still miss one in val or test; then
+        # `_check_splits` or the doctor says so). sklearn rounds a fraction up; larger sets get the same sizes.
         least = len(counts) if stratify is not None else 1
         n_test = max(math.ceil(test_fraction * n), least)
         rest, test = train_test_split(index, test_size=n_test, random_state=seed, stratify=stratify)

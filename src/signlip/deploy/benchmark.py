@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 import torch
 
-Runner = Callable[[dict[str, torch.Tensor]], Any]  # signlip.deploy.onnx_export's runners
+from signlip.deploy.onnx_export import Runner
+
 FORMS = ("pytorch eager", "cpu inference form", "onnxruntime fp32", "onnxruntime int8")
 
 

@@ -185,16 +185,16 @@ class WithOutputLengths(nn.Module):
 
     def __init__(self, model: nn.Module):
         super().__init__()
-        self.model = model
+        self.model = model.eval()
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         logits = self.model(x, mask)
-        # As signlip.objectives.ctc.output_lengths, without its cap at T' (a traced Python int would freeze the
-        # traced length into the graph); the models' output_lengths never exceed T'.
+        # As signlip.objectives.ctc.output_lengths, with its cap at T' taken from the graph's own shape (a Python int
+        # would freeze the traced length into it).
         lengths = mask.sum(1)
         if hasattr(self.model, "output_lengths"):
             lengths = self.model.output_lengths(lengths)
-        return logits, lengths.to(torch.long)
+        return logits, torch.minimum(lengths.to(torch.long), torch._shape_as_tensor(logits)[1])
 
 
 def export_onnx(model: nn.Module, example: dict[str, torch.Tensor], path: str | Path, name: str = "model") -> None:
@@ -296,7 +296,7 @@ class Scored:
 def score(back, runner: Runner, batches: list[dict[str, torch.Tensor]]) -> Scored:
     """Run `runner` over `batches` and score it with the checkpoint's evaluator."""
     from signlip.data.glosses import greedy_decode
-    from signlip.objectives.ctc import blank_padding
+    from signlip.objectives.ctc import decoder_input
 
     evaluator = back.evaluator
     evaluator.reset()
@@ -309,7 +309,7 @@ def score(back, runner: Runner, batches: list[dict[str, torch.Tensor]]) -> Score
             evaluator.update(logits, batch)
             rows.append(logits)
             continue
-        outputs = blank_padding(logits.log_softmax(-1), lengths)[0]  # what the CTC objective hands the evaluator
+        outputs = decoder_input(logits, lengths)
         evaluator.update(outputs, batch)
         decoded += greedy_decode(outputs)
         rows += [step_logits[:n] for step_logits, n in zip(logits, lengths.tolist())]
@@ -321,11 +321,11 @@ def score(back, runner: Runner, batches: list[dict[str, torch.Tensor]]) -> Score
 
 
 def agreement(reference: Scored, other: Scored) -> dict[str, float]:
-    """max |Δlogit| and top-1 agreement (per output step for CTC models; then also the share of samples decoded
-    alike) of two runs over the same batches."""
+    """max |Δlogit| and top-1 agreement (per output step for CTC models; then also the share of samples whose greedy
+    decodings are the same) of two runs over the same batches."""
     if reference.lengths is not None and not torch.equal(reference.lengths, other.lengths):
-        differ = int((reference.lengths != other.lengths).sum())
-        return {"max_abs_logit_diff": math.inf, "top1_agreement": 0.0, "sentence_agreement": 0.0,
+        differ = int((reference.lengths != other.lengths).sum())  # steps cannot be compared: no Δlogit (JSON null)
+        return {"max_abs_logit_diff": None, "top1_agreement": 0.0, "sentence_agreement": 0.0,
                 "lengths_differ": differ}
     a, b = reference.logits, other.logits
     result = {"max_abs_logit_diff": float((a - b).abs().max()) if a.numel() else 0.0,
@@ -415,7 +415,9 @@ LAYOUTS = {3: "(B, T, F): batch, frames, features per frame",
 def describe_inputs(example: dict[str, torch.Tensor]) -> list[dict[str, Any]]:
     x = example["x"]
     sequence = "mask" in example
-    shape: list[Any] = ["batch", "time", *x.shape[2:]] if sequence else ["batch", *x.shape[1:]]
+    shape: list[Any] = ["batch", *x.shape[1:]]
+    if sequence:
+        shape[time_axis(x)] = "time"
     inputs = [{"name": "x", "dtype": "float32", "shape": shape, "layout": LAYOUTS.get(x.ndim, f"{x.ndim}-D")}]
     if sequence:
         inputs.append({"name": "mask", "dtype": "bool", "shape": ["batch", "time"],
@@ -496,13 +498,13 @@ def export_checkpoint(ckpt_path: str | Path, out: str | Path | None = None, int8
     parity = {**agreement(eager, onnx_run), "samples": samples, "tolerance": tolerance, "split": "test",
               f"{metric}_pytorch": eager.metrics[metric], f"{metric}_onnx": onnx_run.metrics[metric]}
     info["parity"] = parity
-    per = f" over {int(eager.logits.shape[0])} output steps" if ctc else ""
-    sentences = f", decoded alike {parity['sentence_agreement']:.3f}" if ctc else ""
-    report(f"parity on {samples} test samples{per}: max |Δlogit| {parity['max_abs_logit_diff']:.2e} "
-           f"(tolerance {tolerance:g}), top-1 agreement {parity['top1_agreement']:.3f}{sentences}")
     if parity.get("lengths_differ"):
         raise SignlipError(f"ONNX model gives other output lengths than PyTorch for {parity['lengths_differ']} test "
                            f"sample(s) — {fp32_path} is not a faithful export")
+    per = f" over {int(eager.logits.shape[0])} output steps" if ctc else ""
+    sentences = f", greedy decodings alike {parity['sentence_agreement']:.3f}" if ctc else ""
+    report(f"parity on {samples} test samples{per}: max |Δlogit| {parity['max_abs_logit_diff']:.2e} "
+           f"(tolerance {tolerance:g}), top-1 agreement {parity['top1_agreement']:.3f}{sentences}")
     if parity["max_abs_logit_diff"] > tolerance or parity["top1_agreement"] < 1.0:
         raise SignlipError(f"ONNX model disagrees with PyTorch on the test split: max |Δlogit| "
                            f"{parity['max_abs_logit_diff']:.2e} (tolerance {tolerance:g}), top-1 agreement "

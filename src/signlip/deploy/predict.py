@@ -63,9 +63,9 @@ class Recogniser:
         batch = model_input(batch, self.reader.transform, self.device, channels_last=False, training=False)
         logits = self.model(batch["x"], batch.get("mask")).float()
         if self.glosses:  # (B, T', V+1): frames past each input's end decode as nothing
-            from signlip.objectives.ctc import blank_padding, output_lengths
+            from signlip.objectives.ctc import decoder_input, output_lengths
 
-            return blank_padding(logits.log_softmax(-1), output_lengths(self.model, batch, logits.shape[1]))[0]
+            return decoder_input(logits, output_lengths(self.model, batch, logits.shape[1]))
         return logits
 
     @property

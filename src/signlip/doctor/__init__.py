@@ -1,4 +1,4 @@
-"""`signlip doctor`: a pre-flight check of a task's data, pipeline and model — about a minute on CPU.
+"""`signlip doctor`: a pre-flight check of a task's data, pipeline and model — one to three minutes on CPU.
 
 It works on the registry/`DataBundle` contract alone (no per-task code), so every task that trains can be checked:
 

@@ -79,13 +79,19 @@ class MaxPool3dSame(nn.Module):
         super().__init__()
         self.kernel, self.stride = kernel, stride
 
+    @staticmethod
+    def _same_pad(sizes, kernel, stride) -> list[int]:
+        """F.pad's (last axis first) before/after padding that makes each output size ceil(size / stride)."""
+        pad: list[int] = []
+        for size, k, s in reversed(list(zip(sizes, kernel, stride))):
+            total = max((math.ceil(size / s) - 1) * s + k - size, 0)
+            pad += [total // 2, total - total // 2]
+        return pad
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if torch.jit.is_tracing():  # ONNX export: time must stay a dynamic axis of the graph
             return self._traceable(x)
-        pad: list[int] = []
-        for size, k, s in reversed(list(zip(x.shape[2:], self.kernel, self.stride))):  # F.pad wants W, H, T order
-            total = max((math.ceil(size / s) - 1) * s + k - size, 0)
-            pad += [total // 2, total - total // 2]
+        pad = self._same_pad(x.shape[2:], self.kernel, self.stride)
         if any(pad):
             x = F.pad(x, pad, value=float("-inf"))
         return F.max_pool3d(x, self.kernel, self.stride)
@@ -96,11 +102,7 @@ class MaxPool3dSame(nn.Module):
         wrong size and -inf windows at other lengths). Height and width keep fixed pads (clip sizes are fixed).
         Time: pad k − 1 frames each side, pool with stride 1, then pick the windows SAME pooling starts."""
         (kt, *k_hw), (st, *s_hw) = self.kernel, self.stride
-        pad: list[int] = []
-        for size, k, s in reversed(list(zip(x.shape[3:], k_hw, s_hw))):
-            total = max((math.ceil(size / s) - 1) * s + k - size, 0)
-            pad += [total // 2, total - total // 2]
-        x = F.pad(x, [*pad, kt - 1, kt - 1], value=float("-inf"))
+        x = F.pad(x, [*self._same_pad(x.shape[3:], k_hw, s_hw), kt - 1, kt - 1], value=float("-inf"))
         pooled = F.max_pool3d(x, self.kernel, (1, *s_hw))
         t = torch._shape_as_tensor(x)[2] - 2 * (kt - 1)  # the unpadded length, as a graph value
         steps = torch.div(t + st - 1, st, rounding_mode="floor")  # ceil(T / stride)

@@ -68,10 +68,11 @@ class LandmarkGRU(nn.Module):
         b, t, f = x.shape
         s = self.frame_stack
         pad = (-t) % s
-        if pad:
-            x = torch.cat([x, x.new_zeros(b, pad, f)], 1)
-            if mask is not None:
-                mask = torch.cat([mask, mask.new_zeros(b, pad)], 1)
+        # Always concatenated (zero frames when nothing is missing): a branch on the length would be frozen into a
+        # traced ONNX graph, which then fails at lengths whose padding differs from the traced one.
+        x = torch.cat([x, x.new_zeros(b, pad, f)], 1)
+        if mask is not None:
+            mask = torch.cat([mask, mask.new_zeros(b, pad)], 1)
         x = self.stack(x.reshape(b, (t + pad) // s, s * f))
         return x, (mask.reshape(b, -1, s).any(-1) if mask is not None else None)
 

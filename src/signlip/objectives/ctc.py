@@ -116,6 +116,12 @@ def blank_padding(log_probs: torch.Tensor, lengths: torch.Tensor) -> tuple[torch
     return torch.where(real[..., None], log_probs, certain_blank), real
 
 
+def decoder_input(logits: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """(B, T', V+1) logits and each sample's output length → what the objective hands the evaluator and decoders:
+    log-probabilities, every step past a sample's length a certain blank."""
+    return blank_padding(logits.float().log_softmax(-1), lengths)[0]
+
+
 def check_lengths(model: nn.Module, dataset: Any, transform: Any, device: torch.device,
                   n_glosses: int | None = None, chunk: int = 64) -> None:
     """Every sample of `dataset` gets at least the output frames its glosses (ids 1..`n_glosses`: the ones the model

@@ -47,7 +47,7 @@ def _own_folders(root: Path, out: Path) -> tuple[Path, ...]:
         path = path.resolve()
         if root in path.parents:
             own.append(root / path.relative_to(root).parts[0])
-    return tuple(own)
+    return tuple(dict.fromkeys(own))
 
 
 def _files(folder: Path, suffixes: tuple[str, ...], recursive: bool = True) -> list[Path]:
