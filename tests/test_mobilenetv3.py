@@ -49,10 +49,11 @@ def test_temporal_heads_order_sensitivity():
         assert same == order_blind, head
 
 
-def test_streaming_equals_clip_forward_on_the_window():
+@pytest.mark.parametrize("scale", [1.0, 2.0])
+def test_streaming_equals_clip_forward_on_the_window(scale):
     torch.manual_seed(0)
     frames = torch.randn(8, 3, 32, 32)
-    model = calibrated(MobileNetV3Student(4, variant="small", temporal_head="conv1d"),
+    model = calibrated(MobileNetV3Student(4, variant="small", temporal_head="conv1d", input_scale=scale),
                        frames.transpose(0, 1).unsqueeze(0))
     stream = model.stream(window=5)
     outs = [stream.push(f) for f in frames]
@@ -83,8 +84,23 @@ def test_imagenet_weights_load_from_hub_cache_and_missing_ones_name_the_file(tmp
         torch.hub.set_dir(old)
 
 
+def test_input_scale_shows_the_backbone_resized_frames():
+    """input_scale=2: the backbone sees each frame resized to twice its size (a 64×64 clip as 128×128): the same as
+    the unscaled model on clips resized beforehand."""
+    torch.manual_seed(0)
+    clip = torch.randn(2, 3, 4, 32, 32)
+    scaled = calibrated(MobileNetV3Student(3, variant="small", input_scale=2.0), clip)  # BN statistics of real runs
+    plain = MobileNetV3Student(3, variant="small").eval()
+    plain.load_state_dict(scaled.state_dict())
+    frames = clip.transpose(1, 2).reshape(8, 3, 32, 32)
+    bigger = torch.nn.functional.interpolate(frames, scale_factor=2.0, mode="bilinear", align_corners=False)
+    with torch.no_grad():
+        torch.testing.assert_close(scaled(clip), plain(bigger.view(2, 4, 3, 64, 64).transpose(1, 2)))
+        assert not torch.allclose(scaled(clip), plain(clip), atol=1e-4)
+
+
 @pytest.mark.parametrize("kwargs", [{"variant": "tiny"}, {"temporal_head": "lstm"}, {"in_channels": 1},
-                                    {"pretrained": "kinetics"}])
+                                    {"pretrained": "kinetics"}, {"input_scale": 0}])
 def test_bad_settings_are_one_clear_error(kwargs):
     with pytest.raises(SignlipError):
         MobileNetV3Student(3, **kwargs)

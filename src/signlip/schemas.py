@@ -454,6 +454,7 @@ class MobileNetV3Model:
     pretrained: Literal["imagenet"] | None
     bn_momentum: Annotated[float, Rule(ge=0, le=1)]
     output: Literal["class", "sequence"]  # sequence: per-step outputs for CTC (stride 1; 4 for tconv_bilstm)
+    input_scale: Annotated[float, Rule(gt=0)]
 
 
 # --- objective, evaluator ----------------------------------------------------------------------------------------

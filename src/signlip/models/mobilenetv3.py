@@ -76,6 +76,10 @@ class MobileNetV3Student(nn.Module):
             are then still mostly their initial values (mean 0, var 1), and in eval mode the network collapses to
             one constant output. 0.1 (PyTorch's default) follows the weights closely enough for short runs.
         output: "class" (one prediction per clip) or "sequence" (one per frame, for CTC).
+        input_scale: each frame is resized by this factor (bilinear) before the backbone. MobileNetV3 reduces a
+            frame 32× (ImageNet: 224 → 7×7): a 64×64 clip ends as a 2×2 map in which a hand is less than a cell.
+            At 2 (seen as 128×128, 4× the compute) the built-in isolated RGB signs are learnt from random weights
+            (val 0.975 at epoch 5) where at 1 the same run stays at chance (docs/distill.md).
     """
 
     NORMALIZATION: ClassVar[dict[str, tuple[float, ...]]] = {
@@ -83,7 +87,7 @@ class MobileNetV3Student(nn.Module):
 
     def __init__(self, num_classes: int, variant: str = "large", temporal_head: str = "conv1d", hidden: int = 256,
                  dropout: float = 0.6, in_channels: int = 3, pretrained: str | None = None,
-                 bn_momentum: float = 0.1, output: str = "class") -> None:
+                 bn_momentum: float = 0.1, output: str = "class", input_scale: float = 1.0) -> None:
         super().__init__()
         import torchvision  # lazy: keeps `import signlip.models` light
 
@@ -95,6 +99,8 @@ class MobileNetV3Student(nn.Module):
             raise SignlipError(f"unknown mobilenetv3 output={output!r} — use class or sequence")
         if in_channels != 3:
             raise SignlipError(f"mobilenetv3 needs RGB input but in_channels={in_channels} — use 3-channel clips")
+        if input_scale <= 0:
+            raise SignlipError(f"mobilenetv3 input_scale={input_scale} — use a factor > 0 (1: frames as they are)")
         if pretrained not in (None, "imagenet"):
             raise SignlipError(f"unknown mobilenetv3 pretrained={pretrained!r} — use null or imagenet")
         factory = torchvision.models.mobilenet_v3_large if variant == "large" else torchvision.models.mobilenet_v3_small
@@ -106,6 +112,7 @@ class MobileNetV3Student(nn.Module):
             if isinstance(module, nn.BatchNorm2d):
                 module.momentum = bn_momentum
         self.num_classes = num_classes
+        self.input_scale = float(input_scale)
         self.temporal_head = temporal_head
         self.output = output
         self.backbone = net.features  # the classifier of the ImageNet net is dropped
@@ -143,8 +150,15 @@ class MobileNetV3Student(nn.Module):
         """x (B, C, T, H, W) → per-frame features (B, T, D)."""
         b, c, t, h, w = x.shape
         frames = x.transpose(1, 2).reshape(b * t, c, h, w)  # (B·T, C, H, W)
-        f = self.backbone(frames).mean(dim=(2, 3))  # global average pool → (B·T, D)
+        f = self.frame_vectors(frames)
         return f.view(b, t, -1)
+
+    def frame_vectors(self, frames: torch.Tensor) -> torch.Tensor:
+        """(N, C, H, W) frames → (N, D): the backbone (after the input scaling) and a global average pool."""
+        if self.input_scale != 1.0:
+            frames = nn.functional.interpolate(frames, scale_factor=self.input_scale, mode="bilinear",
+                                               align_corners=False)
+        return self.backbone(frames).mean(dim=(2, 3))
 
     def classify_features(self, feats: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """Per-frame features (B, T, D) [+ mask (B, T) bool, True = real frame] → logits (B, num_classes), or
@@ -223,7 +237,7 @@ class StreamingClassifier:
         """frame (3, H, W) or (B, 3, H, W) normalised → logits (B, num_classes) over the current window."""
         if frame.dim() == 3:
             frame = frame.unsqueeze(0)
-        f = self.model.backbone(frame).mean(dim=(2, 3))  # (B, D)
+        f = self.model.frame_vectors(frame)  # (B, D)
         self._feats.append(f)
         feats = list(self._feats)
         # A pooling head needs temporal_stride frames: until they have arrived, repeat the first one.
