@@ -97,6 +97,33 @@ def test_static_int8_for_convolutions(tiny_checkpoint, tmp_path):
     assert exported.paths["int8"].is_file() and math.isfinite(q["accuracy_change_points"])
 
 
+def test_auto_int8_measures_the_other_mode_when_its_choice_loses_accuracy(tiny_checkpoint, tmp_path, monkeypatch):
+    """int8_mode=auto never ships a form that loses more than a point when the other mode does better: the graph
+    rule's pick is measured, and if it loses too much the other one is measured and the better kept (a trained I3D's
+    static INT8 once fell from 1.000 to 0.500)."""
+    import shutil
+
+    losses = {"static": -50.0, "dynamic": 0.0}
+
+    def fake_int8_form(back, fp32_path, int8_path, mode, *args):
+        shutil.copy(fp32_path, int8_path)
+        return {"metric": "accuracy", "accuracy_fp32_onnx": 1.0, "accuracy_int8": 1.0 + losses[mode] / 100,
+                "accuracy_change_points": losses[mode], "latency_ms_batch1_1thread": {"fp32": 1.0, "int8": 1.0},
+                "speedup_vs_fp32_onnx": 1.0, "size_mb": {"fp32": 1.0, "int8": 1.0}, "calibration_batches": 0}
+
+    monkeypatch.setattr(onnx_export, "choose_int8_mode", lambda path: "static")
+    monkeypatch.setattr(onnx_export, "int8_form", fake_int8_form)
+    lines: list[str] = []
+    q = export_checkpoint(tiny_checkpoint("landmark_gru"), out=tmp_path, int8=True, report=lines.append).sidecar["int8"]
+    assert q["mode"] == "dynamic" and q["chosen_by"] == "auto, by test accuracy" and q["accuracy_change_points"] == 0
+    assert any("int8 (static) lost 50.0 points" in line for line in lines)
+    assert sorted(p.name for p in tmp_path.glob("*.onnx")) == ["model.int8.onnx", "model.onnx"]
+    losses["dynamic"] = -60.0  # both lose: the lesser loss is kept, with a warning
+    lines.clear()
+    q = export_checkpoint(tiny_checkpoint("landmark_gru"), out=tmp_path, int8=True, report=lines.append).sidecar["int8"]
+    assert q["mode"] == "static" and any(line.startswith("warning: the INT8 model loses 50.0") for line in lines)
+
+
 def _sidecar_preprocess(path: str, side: dict) -> tuple[np.ndarray, np.ndarray]:
     """One landmark .npy → (x, mask) by the sidecar's documented steps, in numpy alone."""
     prep = side["preprocessing"]

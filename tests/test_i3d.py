@@ -110,3 +110,32 @@ def test_missing_imagenet_weights_name_the_file_and_never_download(hub_dir, no_d
 def test_unknown_pretrained_is_refused():
     with pytest.raises(SignlipError, match="imagenet_inflated"):
         I3D(num_classes=5, pretrained="kinetics")
+
+
+def test_same_pooling_pads_with_a_finite_value_equal_to_minus_infinity_on_relu_outputs(tmp_path):
+    """Every pool takes ReLU outputs, so zero padding gives the −∞ padding's maxima exactly — and the exported graph
+    holds no infinite constant (−∞ made static INT8 calibration ranges infinite: a trained I3D fell to chance)."""
+    import numpy as np
+    import torch.nn.functional as F
+
+    from signlip.models.i3d import MaxPool3dSame
+
+    pool = MaxPool3dSame((3, 3, 3), (2, 2, 2))
+    x = torch.relu(torch.randn(2, 4, 7, 9, 8))
+    pad = MaxPool3dSame._same_pad(x.shape[2:], pool.kernel, pool.stride)
+    with_inf = F.max_pool3d(F.pad(x, pad, value=float("-inf")), pool.kernel, pool.stride)
+    torch.testing.assert_close(pool(x), with_inf, rtol=0, atol=0)
+
+    onnx = pytest.importorskip("onnx")
+    from onnx import numpy_helper
+
+    from signlip.deploy.onnx_export import WithOutputLengths, export_onnx
+
+    model = I3D(3, output="sequence").eval()
+    example = {"x": torch.randn(1, 3, 9, 32, 32), "mask": torch.ones(1, 9, dtype=torch.bool)}
+    export_onnx(WithOutputLengths(model), example, tmp_path / "i3d.onnx")
+    graph = onnx.load(str(tmp_path / "i3d.onnx")).graph
+    values = [numpy_helper.to_array(t) for t in graph.initializer]
+    values += [numpy_helper.to_array(a.t) for n in graph.node if n.op_type == "Constant" for a in n.attribute
+               if a.name == "value"]
+    assert all(np.isfinite(v).all() for v in values if v.dtype.kind == "f")
