@@ -355,7 +355,8 @@ DYNAMIC_OPS = ["MatMul", "Gemm", "LSTM", "GRU", "Attention"]
 
 def choose_int8_mode(onnx_path: str | Path) -> str:
     """`int8_mode=auto`: "static" (QDQ, calibrated) when convolutions hold at least half of the graph's weights,
-    else "dynamic". Measured in docs/export.md: static QDQ speeds up conv stacks (i3d, lip_cnn3d) but slows down
+    else "dynamic". Measured in docs/export.md: static QDQ sped up the tiny conv checkpoints (i3d, lip_cnn3d; at their
+    trained input sizes it was slower than fp32 — onnxruntime's int8 Conv3d, docs/benchmarks.md) but slows down
     graphs whose cost is recurrent or matmul (landmark_gru, lip_cnnlstm's LSTM-heavy weights, the holistic
     transformer), where dynamic quantization of those layers is the one that pays."""
     onnx, _ = require_onnx()
