@@ -10,9 +10,17 @@ import pytest
 
 from conftest import REPO
 from signlip.data.cache import Item
+from signlip.data.clips import video
 from signlip.data.clips.datamodule import VideoClipPreparer
 from signlip.data.clips.roi import extract_roi, mouth_geometry, track_face, track_video
-from signlip.data.clips.video import read_frames, read_kept_frames, temporal_indices, temporal_sample, write_video
+from signlip.data.clips.video import (
+    read_frames,
+    read_kept_frames,
+    run_ahead,
+    temporal_indices,
+    temporal_sample,
+    write_video,
+)
 
 FACE_MODEL = REPO / "models" / "face_landmarker.task"
 
@@ -51,6 +59,50 @@ def test_kept_frames_are_the_whole_decode_frames_in_memory_or_decoded_again(tmp_
         np.testing.assert_array_equal(np.stack([frames[i] for i in kept]), whole[kept])  # shrunk to 50 px
     assert [i for i, _ in seen] == list(range(len(whole)))  # the tracker sees every frame at its source size
     np.testing.assert_array_equal(np.stack([f for _, f in seen]), whole_source)
+
+
+@pytest.mark.parametrize("declared", [None, 3, 200])  # the container's count as it is, too short, too long
+def test_kept_frames_are_right_whatever_the_container_declares(tmp_path, monkeypatch, declared):
+    # With a tracker the kept frames are shrunk ahead on the decode thread at the indices the container's frame count
+    # predicts; a wrong count only costs that head start, never a wrong frame.
+    path = write_video(tmp_path / "v.avi", texture_video(30, 60, 90), fps=25)
+    whole = read_frames(path, fps=10.0, max_side=50)
+    if declared is not None:
+        monkeypatch.setattr(video, "_expected_length", lambda stats, fps: declared)
+    frames = read_kept_frames(path, 10.0, lambda n: temporal_indices(n, 8), max_side=50, on_frame=lambda f, i: None)
+    kept = temporal_indices(len(whole), 8)
+    assert len(frames) == len(whole)
+    np.testing.assert_array_equal(np.stack([frames[i] for i in kept]), whole[kept])
+
+
+def test_run_ahead_keeps_order_raises_in_place_and_stops_with_its_caller():
+    assert list(run_ahead(iter(range(50)), depth=3)) == list(range(50))
+
+    def failing():
+        yield from range(5)
+        raise ValueError("damaged frame 5")
+
+    got = []
+    with pytest.raises(ValueError, match="damaged frame 5"):
+        for item in run_ahead(failing(), depth=2):
+            got.append(item)
+    assert got == [0, 1, 2, 3, 4]  # every frame before the failure, then the failure itself
+
+    closed = []
+
+    def endless():
+        try:
+            i = 0
+            while True:
+                yield i
+                i += 1
+        finally:
+            closed.append(True)  # the decoder is released
+
+    ahead = run_ahead(endless(), depth=2)
+    assert [next(ahead) for _ in range(3)] == [0, 1, 2]
+    ahead.close()  # the caller stops early: the thread stops and closes its source
+    assert closed == [True]
 
 
 @pytest.mark.parametrize("roi", ["none", "box"])

@@ -13,9 +13,12 @@ Typical call from `prepare`::
 from __future__ import annotations
 
 import math
+import queue
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -101,9 +104,10 @@ def _decode(path: str | Path, stats: dict | None = None) -> Iterator[tuple[np.nd
     try:
         count = cap.get(cv2.CAP_PROP_FRAME_COUNT)
         stats["container_frames"] = int(count) if math.isfinite(count) and count > 0 else -1
-        stats["decoded"] = 0
         nominal = cap.get(cv2.CAP_PROP_FPS)
-        step = 1.0 / nominal if math.isfinite(nominal) and 0 < nominal < 1000 else 1.0 / 25.0
+        stats["container_fps"] = float(nominal) if math.isfinite(nominal) and 0 < nominal < 1000 else 0.0
+        stats["decoded"] = 0
+        step = 1.0 / stats["container_fps"] if stats["container_fps"] else 1.0 / 25.0
         rot, auto = _rotation(cap)
         rotate_code = None if auto or rot == 0 else {
             90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}[rot]
@@ -302,6 +306,60 @@ def read_frames(
     return np.stack(frames)
 
 
+def run_ahead(items: Iterator[Any], depth: int = 8) -> Iterator[Any]:
+    """`items`, produced by a thread up to `depth` ahead of the caller: OpenCV's decoding, colour conversion and
+    resizing release the GIL, so a video's frames get ready while the caller's MediaPipe landmarker works on the
+    frame before (prepare then costs little beyond the landmarker). Order is kept; the thread's exception is raised
+    here at its place; a caller that stops early (or fails) stops the thread, which closes `items` itself."""
+    out: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                out.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    return
+            put(done)
+        except BaseException as exc:  # noqa: BLE001 — handed to the caller, raised there
+            put(exc)
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()  # a generator releases its decoder on this thread, where it runs
+
+    thread = threading.Thread(target=produce, name="signlip-decode-ahead", daemon=True)
+    thread.start()
+    try:
+        while (item := out.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _expected_length(stats: dict, fps: float | None) -> int:
+    """How many frames `_resampled` will give, from the container's declared count and rate (0 when unknown) — a
+    guess: the decode is what counts."""
+    count, nominal = stats.get("container_frames", -1), stats.get("container_fps", 0.0)
+    if count <= 0:
+        return 0
+    if fps is None:
+        return count
+    return math.floor((count - 1) / nominal * fps + 1e-3) + 1 if nominal > 0 else 0
+
+
 def read_kept_frames(
     path: str | Path,
     fps: float | None,
@@ -323,15 +381,29 @@ def read_kept_frames(
     import cv2
 
     stats = {} if stats is None else stats
+
+    def decoded() -> Iterator[tuple[np.ndarray, np.ndarray | None, np.ndarray | None]]:
+        """(BGR frame, its RGB for on_frame, its kept form when the container's count says it is kept)."""
+        source, rgb, guess, target = None, None, set(), None
+        for index, bgr in enumerate(_resampled(path, fps, stats)):
+            if index == 0 and on_frame is not None:  # stats now hold the container's count
+                target = _target_size(bgr.shape, None, max_side)
+                expected = _expected_length(stats, fps)
+                guess = set(np.asarray(keep(expected)).tolist()) if expected else set()
+            if on_frame is not None and bgr is not source:
+                source, rgb = bgr, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            yield bgr, rgb, (_convert(bgr, target, False) if index in guess else None)
+
+    # With a tracker the frames are decoded, converted and (the kept ones) shrunk on a thread while it works.
     held: list[np.ndarray] | None = []
+    early: dict[int, np.ndarray] = {}  # kept frames already shrunk, at the indices the container's count predicted
     held_bytes, length, first_shape = 0, 0, None
-    source, rgb = None, None
-    for bgr in _resampled(path, fps, stats):
+    for bgr, rgb, small in (run_ahead(decoded()) if on_frame is not None else decoded()):
         first_shape = first_shape or bgr.shape
         if on_frame is not None:
-            if bgr is not source:
-                source, rgb = bgr, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
             on_frame(rgb, length)
+        if small is not None:
+            early[length] = small
         if held is not None:
             held_bytes += bgr.nbytes if not held or bgr is not held[-1] else 0  # a repeat is the same array
             held.append(bgr)
@@ -344,12 +416,15 @@ def read_kept_frames(
     wanted = set(kept.tolist())
     target = _target_size(first_shape, None, max_side)
     frames: list[np.ndarray | None] = [None] * length
-    pairs = enumerate(held) if held is not None else enumerate(_resampled(path, fps, None))
-    for i, bgr in pairs:
-        if i in wanted:
-            frames[i] = _convert(bgr, target, False)
-        if i >= kept.max():
-            break
+    for i in wanted & early.keys():  # the guess was right for these (for all, unless the container's count is off)
+        frames[i] = early[i]
+    if any(frames[i] is None for i in wanted):
+        pairs = enumerate(held) if held is not None else enumerate(_resampled(path, fps, None))
+        for i, bgr in pairs:
+            if i in wanted and frames[i] is None:
+                frames[i] = _convert(bgr, target, False)
+            if i >= kept.max():
+                break
     if any(frames[i] is None for i in wanted):  # the second decode gave fewer frames than the first
         raise SignlipError(f"{path} decoded differently on a second read — {_REENCODE}")
     return frames

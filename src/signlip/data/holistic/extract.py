@@ -209,8 +209,11 @@ def extract_holistic(frames: np.ndarray | str | Path, models_dir: str | Path = "
     face_landmarker.task and pose_landmarker_full.task (missing file → SignlipError naming it). `face=False` /
     `pose=False` skip those landmarkers (their points stay NaN; pose still helps assign hands when on)."""
     path = frames if isinstance(frames, (str, Path)) else None
-    if path is not None:  # tracked as it decodes: the whole video is never held
+    if path is not None:  # tracked as it decodes (a thread decodes ahead): the whole video is never held
+        from signlip.data.clips.video import run_ahead
+
         frames, video_fps = iter_video_rgb(path)
+        frames = run_ahead(frames)
         fps = fps or video_fps
     else:
         frames = np.asarray(frames)
