@@ -13,6 +13,7 @@ every checkpoint.
 
 from __future__ import annotations
 
+import inspect
 import math
 import random
 from dataclasses import dataclass
@@ -84,6 +85,12 @@ def build_data(config: dict[str, Any], seed: int | None = None, preprocessing: d
 
 def model_spec(config: dict[str, Any], data: DataBundle) -> dict[str, Any]:
     entry = spec(config["model"])
+    load_all()
+    accepted = inspect.signature(MODELS.get(entry["name"])).parameters
+    if "word_boundary" in data.model_kwargs and "word_boundary" not in accepted:
+        readers = ", ".join(n for n in MODELS.names() if "word_boundary" in inspect.signature(MODELS.get(n)).parameters)
+        raise SignlipError(f"model {entry['name']} does not read word boundaries (data.word_boundary=true) — use "
+                           f"{readers}, or set data.word_boundary=false")
     entry["kwargs"].update(data.model_kwargs)  # facts about the data (input size, output size) win over config
     return entry
 

@@ -340,10 +340,12 @@ class ClipsData(Loader):
     workers: Count
     val_fraction: Fraction
     test_fraction: Fraction
+    word_boundary: bool  # LRW's word duration as a model input (the lip models' "word boundary" variant)
 
 
 # --- model: each class's constructor, less what the data decides (DATA_IMPLIED) ----------------------------------
-DATA_IMPLIED = ("num_classes", "input_size", "input_dim", "in_channels")  # DataBundle.model_kwargs: never configured
+# DataBundle.model_kwargs: never configured
+DATA_IMPLIED = ("num_classes", "input_size", "input_dim", "in_channels", "word_boundary")
 
 
 def _heads_divide_dim(node: dict[str, Any]) -> Problem:

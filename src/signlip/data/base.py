@@ -81,9 +81,13 @@ class SampleReader(Protocol):
 
 def stack_samples(samples: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
     """Batches of one → one batch; variable-length samples (those with a "mask") are padded with zeros to the
-    longest along time, as the holistic dataset pads its batches."""
+    longest along time, as the holistic dataset pads its batches. Word boundaries (B, T) go along, all ones for a
+    sample without one (a word of unknown length, as in training)."""
     if "mask" not in samples[0]:
-        return {"x": torch.cat([s["x"] for s in samples])}
+        x = torch.cat([s["x"] for s in samples])
+        if not any("boundary" in s for s in samples):
+            return {"x": x}
+        return {"x": x, "boundary": torch.cat([s.get("boundary", torch.ones(1, x.shape[1])) for s in samples])}
     t = max(s["x"].shape[1] for s in samples)
     x = samples[0]["x"].new_zeros((len(samples), t, *samples[0]["x"].shape[2:]))
     mask = torch.zeros((len(samples), t), dtype=torch.bool)

@@ -240,11 +240,12 @@ class ClipDataset:
     With `targets` (gloss sentences, `signlip.data.glosses`) the clips are whole sentences of any length: a batch is
     padded to its longest with black frames, with mask (B, T) (True = real frame), y (B, L) padded gloss ids and
     y_lengths (B,); labels are then all 0 (a sentence has no class). `lengths` (N,) feeds the length-bucket
-    sampler."""
+    sampler. `boundaries` (N, T) float32: each clip's word-boundary vector (LRW), handed out as "boundary" (B, T)."""
 
     def __init__(self, paths: list[str], labels: np.ndarray, groups: list[str], preload: bool,
-                 targets: list[np.ndarray] | None = None):
+                 targets: list[np.ndarray] | None = None, boundaries: np.ndarray | None = None):
         self.paths, self.labels, self.groups, self.targets = paths, labels, np.asarray(groups), targets
+        self.boundaries = torch.from_numpy(boundaries) if boundaries is not None else None
         self.y = torch.from_numpy(labels)
         shapes = [np.load(p, mmap_mode="r").shape for p in paths]  # headers only
         self.clip_shape = shapes[0]
@@ -281,7 +282,8 @@ class ClipDataset:
                 x = torch.from_numpy(self.frames.reshape(len(self), *self.clip_shape)[np.asarray(indices)])
             else:
                 x = torch.from_numpy(np.stack([self.clip(i) for i in indices]))
-            return {"x": x, "y": self.y[idx], "index": idx}
+            extra = {"boundary": self.boundaries[idx]} if self.boundaries is not None else {}
+            return {"x": x, "y": self.y[idx], "index": idx, **extra}
         from signlip.data.glosses import pad_targets
 
         lengths = self.lengths[np.asarray(indices)]
@@ -296,10 +298,14 @@ class ClipDataset:
 class ClipTransform(BatchTransform):
     """uint8 (B, T, H, W[, 3]) → float (B, C, T, H, W) in [0, 1]; augment when training; normalise per channel.
 
-    `augment`: the arguments of `augment_clips` (the keys of `data.augment`)."""
+    `augment`: the arguments of `augment_clips` (the keys of `data.augment`). `word_boundary`: the batch's "boundary"
+    (B, T) (all ones when it has none: a word of unknown length) is appended as one more channel, constant over each
+    frame, after augmentation and normalisation — x (B, C + 1, T, H, W); the lip models split it off again."""
 
-    def __init__(self, mean: list[float], std: list[float], augment: dict[str, Any] | None):
+    def __init__(self, mean: list[float], std: list[float], augment: dict[str, Any] | None,
+                 word_boundary: bool = False):
         super().__init__()
+        self.word_boundary = word_boundary
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1, 1))
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1, 1))
         self.augment = dict(augment or {})
@@ -316,11 +322,18 @@ class ClipTransform(BatchTransform):
             x = augment_clips(x, **self.augment, inplace=True)  # x is this batch's own float copy
         if self.normalise:
             x = (x - self.mean) / self.std
+        if self.word_boundary:
+            b, _, t, h, w = x.shape
+            boundary = batch.get("boundary")
+            boundary = x.new_ones((b, t)) if boundary is None else boundary.to(x)
+            x = torch.cat([x, boundary.view(b, 1, t, 1, 1).expand(b, 1, t, h, w)], dim=1)
         return {**batch, "x": x}
 
 
-def _load_split(m: Manifest, split: str, classes: list[str], preload: bool) -> ClipDataset:
-    """One split; for gloss sentences `classes` is the vocabulary + the glosses only val/test hold."""
+def _load_split(m: Manifest, split: str, classes: list[str], preload: bool,
+                boundaries: np.ndarray | None = None) -> ClipDataset:
+    """One split; for gloss sentences `classes` is the vocabulary + the glosses only val/test hold. `boundaries`:
+    the word-boundary vectors of all the manifest's rows."""
     from signlip.data.glosses import encode
 
     rows = m.rows(split)
@@ -328,7 +341,32 @@ def _load_split(m: Manifest, split: str, classes: list[str], preload: bool) -> C
         return ClipDataset([m.paths[i] for i in rows], np.zeros(len(rows), np.int64), [m.groups[i] for i in rows],
                            preload, [encode(m.labels[i], classes) for i in rows])
     return ClipDataset([m.paths[i] for i in rows], label_indices(m, split, classes), [m.groups[i] for i in rows],
-                       preload)
+                       preload, boundaries=boundaries[rows] if boundaries is not None else None)
+
+
+def word_boundaries(m: Manifest, fingerprint: dict[str, Any]) -> np.ndarray:
+    """(N, T) float32 word-boundary vectors of a manifest's clips from its `duration` column (LRW's `.txt`, seconds;
+    an empty one — no `.txt` — gives all ones), at the clips' length and frame rate."""
+    from signlip.data.formats.lrw import word_boundary
+
+    if not any("duration" in row for row in m.extra):
+        raise SignlipError(f"data.word_boundary=true needs a duration column (the word's length in seconds, as the "
+                           f"LRW adapter writes from each clip's .txt) and {m.source} has none — prepare LRW with "
+                           f"data.root=<lipread_mp4>, add the column, or set data.word_boundary=false")
+    if fingerprint.get("n_frames") is None:
+        raise SignlipError("data.word_boundary=true marks a word within a fixed-length clip, but these clips are whole "
+                           "sentences — set data.word_boundary=false")
+    n_frames, fps = int(fingerprint["n_frames"]), float(fingerprint["fps"])
+    out = np.empty((len(m.paths), n_frames), np.float32)
+    for i, row in enumerate(m.extra):
+        text = (row.get("duration") or "").strip()
+        try:
+            duration = float(text) if text else None
+        except ValueError:
+            raise SignlipError(f"{m.source}: row {i + 2} has duration {text!r}, not seconds — fix it or leave it "
+                               f"empty (the clip is then used without its word boundary)") from None
+        out[i] = word_boundary(duration, n_frames, fps)
+    return out
 
 
 @DATASETS.register("clips")
@@ -339,11 +377,13 @@ def build_clip_data(manifest: str | None = None, raw_manifest: str | None = None
                     augment: dict[str, Any] | None = None,
                     mean: list[float] | None = None, std: list[float] | None = None, preload_limit_mb: int = 2048,
                     workers: int = 2, seed: int = 0, val_fraction: float = 0.15, test_fraction: float = 0.15,
-                    preprocessing: dict[str, Any] | None = None, splits: tuple[str, ...] = SPLITS) -> DataBundle:
+                    preprocessing: dict[str, Any] | None = None, splits: tuple[str, ...] = SPLITS,
+                    word_boundary: bool = False) -> DataBundle:
     """Clip data module. `manifest`: a prepared manifest; else `raw_manifest` (videos), a dataset folder `root` (in
     the layout `format`, see `signlip.data.formats`) or the synthetic set is prepared into `cache_dir` first
     (resumable: only new videos are decoded; see `prepare_clips`). The model gets the number of classes and of
-    channels (1 gray, 3 RGB) from the data."""
+    channels (1 gray, 3 RGB) from the data. `word_boundary`: the manifest's `duration` (LRW) becomes one more input
+    channel (`ClipTransform`), and the model is told so."""
     if manifest is None:
         manifest = str(prepare_clips(raw_manifest, synthetic, cache_dir, prepare, manifests_dir, root, format,
                                      format_options, seed, workers).manifest)
@@ -368,11 +408,13 @@ def build_clip_data(manifest: str | None = None, raw_manifest: str | None = None
     std = list(std or [1.0] * channels)
     clip_bytes = sum(int(np.prod(np.load(m.paths[i], mmap_mode="r").shape)) for s in splits for i in m.rows(s))
     preload = clip_bytes <= preload_limit_mb * 2**20
-    loaded = {s: _load_split(m, s, classes + unseen, preload) for s in splits}
+    boundaries = word_boundaries(m, fingerprint) if word_boundary else None
+    loaded = {s: _load_split(m, s, classes + unseen, preload, boundaries) for s in splits}
     prep = {"kind": "clips", "classes": classes, "target": m.target, "fingerprint": fingerprint, "mean": mean,
             "std": std, "manifest": str(Path(manifest).resolve()),
+            **({"word_boundary": True} if word_boundary else {}),
             **({"most_frequent_sentence": most_frequent_sentence(m, preprocessing)} if glosses else {})}
-    return DataBundle(classes=classes, splits=loaded, batch_transform=ClipTransform(mean, std, augment),
+    return DataBundle(classes=classes, splits=loaded, batch_transform=ClipTransform(mean, std, augment, word_boundary),
                       preprocessing=prep, draw_sample=draw_sample, target=m.target, unseen=unseen,
                       model_kwargs={"num_classes": len(classes) + 1 if glosses else len(classes),  # + the blank
-                                    "in_channels": channels})
+                                    "in_channels": channels, **({"word_boundary": True} if word_boundary else {})})

@@ -49,7 +49,12 @@ def cell_inches(x: torch.Tensor, dpi: float) -> tuple[float, float]:
 
 
 def draw_sample(ax: Any, x: torch.Tensor, mask: torch.Tensor | None, title: str, transform: Any) -> str:  # noqa: ARG001
-    """One clip `x` (C, T, H, W) into the grid cell `ax` as a strip of frames (cell size: `cell_inches`)."""
+    """One clip `x` (C, T, H, W) into the grid cell `ax` as a strip of frames (cell size: `cell_inches`). With word
+    boundaries (its last channel, `ClipTransform`) the word's frames are named in the title."""
+    word = ""
+    if getattr(transform, "word_boundary", False):
+        x, on = x[:-1], np.flatnonzero(x[-1, :, 0, 0].detach().cpu().numpy() > 0.5)
+        word = f"\nword frames {on[0]}–{on[-1]}" if len(on) else "\nno word frames"
     image, idx = frame_strip(x, transform)
     ax.set_axis_on()
     ax.imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
@@ -58,7 +63,7 @@ def draw_sample(ax: Any, x: torch.Tensor, mask: torch.Tensor | None, title: str,
         ax.axvline(col * w - 0.5, color="tab:red", lw=0.5)
     for row in range(1, image.shape[0] // h):
         ax.axhline(row * h - 0.5, color="tab:red", lw=0.5)
-    ax.set_title(f"{title} · frames {', '.join(str(i) for i in idx)}", fontsize=8)
+    ax.set_title(f"{title} · frames {', '.join(str(i) for i in idx)}{word}", fontsize=8)
     ax.set_xticks([])
     ax.set_yticks([])
     channels = "gray" if x.shape[0] == 1 else "RGB"

@@ -65,7 +65,10 @@ class ClipReader:
         # Whole sentences (n_frames None, continuous recognition) have any length; their frames a fixed shape.
         self.frame_shape = (*map(int, fp["size"]), *(() if fp["gray"] else (3,)))
         self.clip_shape = (int(fp["n_frames"]), *self.frame_shape) if fp["n_frames"] is not None else None
-        self.transform = ClipTransform(preprocessing["mean"], preprocessing["std"], None)
+        # Word boundaries (LRW): a video's own `.txt` beside it gives its word's length, else the word is taken as the
+        # whole clip (all ones) — as training took a clip without its .txt.
+        self.word_boundary = bool(preprocessing.get("word_boundary", False))
+        self.transform = ClipTransform(preprocessing["mean"], preprocessing["std"], None, self.word_boundary)
         # Streaming: frames at the training frame rate, windows as long as a training clip.
         self.stream_fps, self.max_side = float(fp["fps"]), self.preparer.max_side
         self.default_window = int(fp["n_frames"] or 16)
@@ -80,6 +83,10 @@ class ClipReader:
                           f"gray {fp.get('gray')}, "
                           f"roi {fp.get('roi')}) → uint8 frames (T, H, W) gray or (T, H, W, 3) RGB",
                           "x = frames / 255 as float32, layout (C, T, H, W); x = (x − mean[c]) / std[c] per channel",
+                          *(["word_boundary: append one more channel, constant over each frame: 1 on the word's "
+                             "frames (⌊duration / 2 · fps⌋ either side of the middle frame, one more before: "
+                             "signlip.data.formats.lrw.word_boundary), 0 elsewhere; all 1 when the word's duration "
+                             "is unknown → x (C + 1, T, H, W)"] if prep.get("word_boundary") else []),
                           "add the batch axis: x (1, C, T, H, W)"],
                 "note": "the frame decoding and mouth ROI (MediaPipe) are signlip prepare's; from prepared uint8 "
                         "frames "
@@ -102,6 +109,12 @@ class ClipReader:
         x = torch.from_numpy(np.ascontiguousarray(clip))[None]
         if self.clip_shape is None:  # whole sentences, as the dataset batches them: any length, with a mask
             return {"x": x, "mask": torch.ones(x.shape[:2], dtype=torch.bool)}
+        txt = Path(path).with_suffix(".txt")
+        if self.word_boundary and txt.is_file():
+            from signlip.data.formats.lrw import read_duration, word_boundary
+
+            return {"x": x, "boundary": torch.from_numpy(word_boundary(read_duration(txt), x.shape[1],
+                                                                       self.stream_fps))[None]}
         return {"x": x}
 
     def tracker(self):
