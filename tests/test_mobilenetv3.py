@@ -84,6 +84,42 @@ def test_imagenet_weights_load_from_hub_cache_and_missing_ones_name_the_file(tmp
         torch.hub.set_dir(old)
 
 
+def test_a_signlip_checkpoints_backbone_starts_a_new_student_and_is_not_needed_to_load_it(tmp_path):
+    # An isolated-sign student (2 classes, conv1d head) starts a sentence student (bilstm head, CTC outputs): the
+    # backbone is copied, the head starts fresh; the new student's checkpoint loads without the file it started from.
+    from signlip.build import model_from_checkpoint
+
+    torch.manual_seed(0)
+    isolated = MobileNetV3Student(2, variant="small", temporal_head="conv1d")
+    path = tmp_path / "isolated.pt"
+    torch.save({"model": {"name": "mobilenetv3", "kwargs": {"num_classes": 2, "variant": "small"}},
+                "model_state": isolated.state_dict(), "format_version": 2}, path)
+    torch.manual_seed(1)
+    sentences = MobileNetV3Student(7, variant="small", temporal_head="bilstm", output="sequence", pretrained=str(path))
+    fresh = MobileNetV3Student(7, variant="small", temporal_head="bilstm", output="sequence")
+    for (name, got), want in zip(sentences.backbone.state_dict().items(), isolated.backbone.state_dict().values()):
+        assert torch.equal(got, want), name
+    assert not torch.equal(sentences.backbone[0][0].weight, fresh.backbone[0][0].weight)
+
+    kwargs = {"num_classes": 7, "variant": "small", "temporal_head": "bilstm", "output": "sequence",
+              "pretrained": str(path)}
+    path.unlink()
+    back = model_from_checkpoint({"model": {"name": "mobilenetv3", "kwargs": kwargs},
+                                  "model_state": sentences.state_dict()})
+    assert torch.equal(back.classifier.weight, sentences.classifier.weight)
+
+
+def test_a_pretrained_checkpoint_of_another_model_is_one_clear_error(tmp_path):
+    other = tmp_path / "large.pt"
+    torch.save({"model": {"name": "mobilenetv3", "kwargs": {"variant": "large"}}, "model_state": {}}, other)
+    with pytest.raises(SignlipError, match=r"holds a mobilenetv3 large model, not a mobilenetv3 small — pass"):
+        MobileNetV3Student(3, variant="small", pretrained=str(other))
+    with pytest.raises(SignlipError, match=r"checkpoint .*missing.pt not found"):
+        MobileNetV3Student(3, variant="small", pretrained=str(tmp_path / "missing.pt"))
+    with pytest.raises(SignlipError, match=r"use null, imagenet or the path of a signlip checkpoint"):
+        MobileNetV3Student(3, variant="small", pretrained="imagenet21k")
+
+
 def test_input_scale_shows_the_backbone_resized_frames():
     """input_scale=2: the backbone sees each frame resized to twice its size (a 64×64 clip as 128×128): the same as
     the unscaled model on clips resized beforehand."""

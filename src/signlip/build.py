@@ -107,7 +107,10 @@ def objective_spec(config: dict[str, Any], data: DataBundle) -> dict[str, Any]:
 
 def model_from_checkpoint(ckpt: dict[str, Any]) -> torch.nn.Module:
     """The checkpoint's model with its weights (eval mode is the caller's choice)."""
-    model = instantiate(MODELS, {"name": ckpt["model"]["name"], "kwargs": dict(ckpt["model"].get("kwargs") or {})})
+    kwargs = dict(ckpt["model"].get("kwargs") or {})
+    # The weights are the checkpoint's own: the pretrained ones it started from need not be on this machine.
+    kwargs.pop("pretrained", None)
+    model = instantiate(MODELS, {"name": ckpt["model"]["name"], "kwargs": kwargs})
     model.load_state_dict(ckpt["model_state"])
     return model
 

@@ -453,7 +453,7 @@ class MobileNetV3Model:
     temporal_head: Literal["avg", "conv1d", "gru", "bilstm", "tconv_bilstm"]
     hidden: Count
     dropout: DropRate
-    pretrained: Literal["imagenet"] | None
+    pretrained: str | None  # imagenet, or a signlip mobilenetv3 checkpoint (.pt): its backbone
     bn_momentum: Annotated[float, Rule(ge=0, le=1)]
     output: Literal["class", "sequence"]  # sequence: per-step outputs for CTC (stride 1; 4 for tconv_bilstm)
     input_scale: Annotated[float, Rule(gt=0)]

@@ -57,6 +57,23 @@ def example_input(batch: int = 2) -> tuple[dict, torch.Tensor, torch.Tensor | No
     return {"variant": "small"}, torch.randn(batch, 3, 4, 32, 32), None
 
 
+def checkpoint_backbone(path: str, variant: str) -> dict[str, torch.Tensor]:
+    """The backbone weights (torchvision's `features`) of a signlip mobilenetv3 checkpoint; SignlipError naming the
+    problem when it is not one of `variant`."""
+    from signlip.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(path)
+    model = ckpt.get("model") or {}
+    kwargs = model.get("kwargs") or {}
+    held = model.get("name")
+    if held == "mobilenetv3":
+        held = f"mobilenetv3 {kwargs.get('variant', 'large')}"
+    if held != f"mobilenetv3 {variant}":
+        raise SignlipError(f"model.pretrained={path} holds a {held} model, not a mobilenetv3 {variant} — pass a "
+                           f"checkpoint of signlip train task=mobilenetv3 model.variant={variant}")
+    return {k.removeprefix("backbone."): v for k, v in ckpt["model_state"].items() if k.startswith("backbone.")}
+
+
 @MODELS.register("mobilenetv3", example=example_input)
 class MobileNetV3Student(nn.Module):
     """Per-frame MobileNetV3 backbone + temporal head → logits (B, num_classes), or (B, T, num_classes) per frame
@@ -69,8 +86,10 @@ class MobileNetV3Student(nn.Module):
         hidden: width of the conv1d / gru head (per direction for bilstm).
         dropout: dropout before the classifier (0.6 in the reference recipe).
         in_channels: must be 3 (the backbone's stem is RGB).
-        pretrained: None, or "imagenet" to load torchvision's ImageNet weights into the backbone from the torch hub
-            cache (never downloaded).
+        pretrained: None, "imagenet" to load torchvision's ImageNet weights into the backbone from the torch hub
+            cache (never downloaded), or the path of a signlip checkpoint of a mobilenetv3 of the same variant — its
+            backbone only (the temporal head and classifier start fresh), e.g. a student trained on isolated signs
+            to start a sentence (CTC) student from.
         bn_momentum: BatchNorm running-statistics momentum of the backbone. torchvision builds MobileNetV3 with 0.01
             (tuned for long ImageNet runs); after a few hundred updates from random weights the running statistics
             are then still mostly their initial values (mean 0, var 1), and in eval mode the network collapses to
@@ -101,13 +120,16 @@ class MobileNetV3Student(nn.Module):
             raise SignlipError(f"mobilenetv3 needs RGB input but in_channels={in_channels} — use 3-channel clips")
         if input_scale <= 0:
             raise SignlipError(f"mobilenetv3 input_scale={input_scale} — use a factor > 0 (1: frames as they are)")
-        if pretrained not in (None, "imagenet"):
-            raise SignlipError(f"unknown mobilenetv3 pretrained={pretrained!r} — use null or imagenet")
+        if pretrained not in (None, "imagenet") and not str(pretrained).endswith(".pt"):
+            raise SignlipError(f"unknown mobilenetv3 pretrained={pretrained!r} — use null, imagenet or the path of a "
+                               f"signlip checkpoint (.pt) of a mobilenetv3")
         factory = torchvision.models.mobilenet_v3_large if variant == "large" else torchvision.models.mobilenet_v3_small
         net = factory(weights=None)
         if pretrained == "imagenet":
             path = cached_weights(_WEIGHT_URLS[variant], f"ImageNet MobileNetV3-{variant}")
             net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        elif pretrained is not None:
+            net.features.load_state_dict(checkpoint_backbone(pretrained, variant))
         for module in net.modules():
             if isinstance(module, nn.BatchNorm2d):
                 module.momentum = bn_momentum
