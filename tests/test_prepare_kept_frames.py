@@ -75,6 +75,24 @@ def test_kept_frames_are_right_whatever_the_container_declares(tmp_path, monkeyp
     np.testing.assert_array_equal(np.stack([frames[i] for i in kept]), whole[kept])
 
 
+def test_a_wrong_declared_count_never_fails_a_frame_range(tmp_path, monkeypatch):
+    # The head start asks `keep` about the declared length; a frame range past a wrongly declared end must not make
+    # the video fail — the decode's own length decides.
+    from signlip.errors import SignlipError
+
+    path = write_video(tmp_path / "v.avi", texture_video(30, 60, 90), fps=25)
+    whole = read_frames(path, fps=25.0, max_side=50)
+
+    def keep(n: int) -> np.ndarray:
+        if n <= 20:
+            raise SignlipError(f"frame_start 20 lies past the end of the video ({n} frames)")
+        return 20 + temporal_indices(n - 20, 4)
+
+    monkeypatch.setattr(video, "_expected_length", lambda stats, fps: 10)
+    frames = read_kept_frames(path, 25.0, keep, max_side=50, on_frame=lambda f, i: None)
+    np.testing.assert_array_equal(np.stack([frames[i] for i in keep(30)]), whole[keep(30)])
+
+
 def test_run_ahead_keeps_order_raises_in_place_and_stops_with_its_caller():
     assert list(run_ahead(iter(range(50)), depth=3)) == list(range(50))
 

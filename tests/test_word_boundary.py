@@ -108,6 +108,18 @@ def test_data_without_durations_is_one_line(boundary_run):
                                                          "data.word_boundary=true", "trainer.max_epochs=1"])
 
 
+def test_clips_not_on_lrws_own_frames_are_refused(boundary_run):
+    # The boundary marks LRW's 29 frames at 25 fps; on 16 sampled frames its frame count would mean another span.
+    from signlip.data.clips.datamodule import word_boundaries
+    from signlip.data.manifest import read_manifest
+
+    m = read_manifest(boundary_run["manifest"])
+    assert word_boundaries(m, {"n_frames": 29, "fps": 25}).shape == (len(m.paths), 29)
+    with pytest.raises(SignlipError, match=r"prepared as 16 frames at 25 fps — prepare them with "
+                                           r"data.prepare.n_frames=29 data.prepare.fps=25"):
+        word_boundaries(m, {"n_frames": 16, "fps": 25})
+
+
 def test_a_model_that_cannot_read_word_boundaries_is_refused(boundary_run):
     with pytest.raises(SignlipError, match=r"model i3d does not read word boundaries .* use lip_cnn3d, lip_cnnlstm"):
         train_in_process(boundary_run["tmp"] / "i3d", ["task=i3d", f"data.manifest={boundary_run['manifest']}",

@@ -226,6 +226,9 @@ def stream(ckpt: str | Path, source: str, out: str | Path | None = None, window:
         raise SignlipError(f"out={out} — with stream=true write an annotated .mp4 / .avi (a per-window .csv is written "
                            f"beside it) or just the .csv")
     video_out = out_path if out_path is not None and out_path.suffix.lower() != ".csv" else None
+    if getattr(rec.reader, "word_boundary", False):
+        console.print("note: this model was trained with word boundaries (LRW); a stream has none, so each window's "
+                      "word is taken as the whole window", soft_wrap=True)
 
     def show(row: dict[str, Any]) -> None:
         what = f"{row['smoothed_label']} {row['smoothed_probability']:.2f}" if row["status"] == "ok" \

@@ -247,6 +247,11 @@ def check_teacher(ckpt: Mapping[str, Any], path: str, data: Any) -> None:
                 else "distill on the teacher's data or train a teacher on these labels")
         raise SignlipError(f"teacher checkpoint {path} was trained on classes {class_list(teacher_classes)} but the "
                            f"data has {class_list(classes)} — {hint}")
+    boundary = bool((ckpt.get("preprocessing") or {}).get("word_boundary"))
+    if boundary != bool(data.preprocessing.get("word_boundary")):
+        raise SignlipError(f"teacher checkpoint {path} was trained {'with' if boundary else 'without'} word "
+                           f"boundaries but the student's data has them {'off' if boundary else 'on'} — set "
+                           f"data.word_boundary={str(boundary).lower()}")
     expected = (ckpt.get("preprocessing") or {}).get("fingerprint")
     found = data.preprocessing.get("fingerprint")
     if expected is not None and found is not None:

@@ -356,7 +356,13 @@ def word_boundaries(m: Manifest, fingerprint: dict[str, Any]) -> np.ndarray:
     if fingerprint.get("n_frames") is None:
         raise SignlipError("data.word_boundary=true marks a word within a fixed-length clip, but these clips are whole "
                            "sentences — set data.word_boundary=false")
+    from signlip.data.formats.lrw import FPS, N_FRAMES
+
     n_frames, fps = int(fingerprint["n_frames"]), float(fingerprint["fps"])
+    if (n_frames, fps) != (N_FRAMES, FPS):  # the boundary marks LRW's frames; sampled or resampled it would not
+        raise SignlipError(f"data.word_boundary=true marks the word on LRW's own {N_FRAMES} frames at {FPS} fps, but "
+                           f"these clips were prepared as {n_frames} frames at {fps:g} fps — prepare them with "
+                           f"data.prepare.n_frames={N_FRAMES} data.prepare.fps={FPS}")
     out = np.empty((len(m.paths), n_frames), np.float32)
     for i, row in enumerate(m.extra):
         text = (row.get("duration") or "").strip()

@@ -68,6 +68,7 @@ class ClipReader:
         # Word boundaries (LRW): a video's own `.txt` beside it gives its word's length, else the word is taken as the
         # whole clip (all ones) — as training took a clip without its .txt.
         self.word_boundary = bool(preprocessing.get("word_boundary", False))
+        self.told_no_boundary = False
         self.transform = ClipTransform(preprocessing["mean"], preprocessing["std"], None, self.word_boundary)
         # Streaming: frames at the training frame rate, windows as long as a training clip.
         self.stream_fps, self.max_side = float(fp["fps"]), self.preparer.max_side
@@ -87,7 +88,8 @@ class ClipReader:
                              "frames (⌊duration / 2 · fps⌋ either side of the middle frame, one more before: "
                              "signlip.data.formats.lrw.word_boundary), 0 elsewhere; all 1 when the word's duration "
                              "is unknown → x (C + 1, T, H, W)"] if prep.get("word_boundary") else []),
-                          "add the batch axis: x (1, C, T, H, W)"],
+                          "add the batch axis: x (1, C, T, H, W)" + (" with C + 1 channels"
+                                                                     if prep.get("word_boundary") else "")],
                 "note": "the frame decoding and mouth ROI (MediaPipe) are signlip prepare's; from prepared uint8 "
                         "frames "
                         "on, the steps are plain arithmetic",
@@ -115,6 +117,13 @@ class ClipReader:
 
             return {"x": x, "boundary": torch.from_numpy(word_boundary(read_duration(txt), x.shape[1],
                                                                        self.stream_fps))[None]}
+        if self.word_boundary and not self.told_no_boundary:
+            from signlip.run_logger import console
+
+            self.told_no_boundary = True  # once per run: a folder of clips without .txt files says it once
+            console.print(f"note: no {txt.name} beside {path} (LRW's word duration): its word is taken as the whole "
+                          f"clip, as training took clips without one — put the .txt beside each input",
+                          soft_wrap=True, markup=False)
         return {"x": x}
 
     def tracker(self):

@@ -306,6 +306,9 @@ def read_frames(
     return np.stack(frames)
 
 
+MAX_GUESSED_FRAMES = 1 << 17  # a declared count beyond this (over an hour at 30 fps) is not guessed from
+
+
 def run_ahead(items: Iterator[Any], depth: int = 8) -> Iterator[Any]:
     """`items`, produced by a thread up to `depth` ahead of the caller: OpenCV's decoding, colour conversion and
     resizing release the GIL, so a video's frames get ready while the caller's MediaPipe landmarker works on the
@@ -360,6 +363,17 @@ def _expected_length(stats: dict, fps: float | None) -> int:
     return math.floor((count - 1) / nominal * fps + 1e-3) + 1 if nominal > 0 else 0
 
 
+def _guess_kept(keep: Callable[[int], np.ndarray], expected: int) -> set[int]:
+    """The indices `keep` would pick from a video of `expected` frames — nothing when the container's count is
+    unknown, implausible or makes `keep` refuse (a frame range past a wrongly declared end): only a head start."""
+    if not 0 < expected <= MAX_GUESSED_FRAMES:
+        return set()
+    try:
+        return set(np.asarray(keep(expected)).tolist())
+    except (SignlipError, ValueError, IndexError):
+        return set()
+
+
 def read_kept_frames(
     path: str | Path,
     fps: float | None,
@@ -388,8 +402,7 @@ def read_kept_frames(
         for index, bgr in enumerate(_resampled(path, fps, stats)):
             if index == 0 and on_frame is not None:  # stats now hold the container's count
                 target = _target_size(bgr.shape, None, max_side)
-                expected = _expected_length(stats, fps)
-                guess = set(np.asarray(keep(expected)).tolist()) if expected else set()
+                guess = _guess_kept(keep, _expected_length(stats, fps))
             if on_frame is not None and bgr is not source:
                 source, rgb = bgr, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
             yield bgr, rgb, (_convert(bgr, target, False) if index in guess else None)
