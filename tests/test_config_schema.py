@@ -108,7 +108,8 @@ CASES = [
     ("train", [LIP, "data.prepare.roi=face"], "data.prepare.roi='face' — it must be one of auto, mediapipe, none, box"),
     ("train", [RGB, "+data.prepare.foo=1"], "data.prepare.foo: no such key"),
     ("train", [RGB, "data.synthetic.n_people=[6,2]"], "data.synthetic.n_people=[6, 2] — it must be a list [train"),
-    ("train", [RGB, "data.synthetic.kind=video"], "data.synthetic.kind='video' — it must be one of lip, rgb"),
+    ("train", [RGB, "data.synthetic.kind=video"],
+     "data.synthetic.kind='video' — it must be one of lip, lip_sentences, rgb"),
     ("train", [RGB, "+data.augment.resized_crop.p=1"], "data.augment.resized_crop.p: no such key (renamed to"),
     ("train", [RGB, "data.augment.p_resized_crop=2"], "data.augment.p_resized_crop=2 — it must be a probability"),
     # model, every option

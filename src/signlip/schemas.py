@@ -258,6 +258,23 @@ class RgbSynthetic:
 
 
 @dataclass
+class LipSentenceSynthetic:
+    """`synthetic.kind: lip_sentences` — `signlip.data.clips.synthetic_lip.make_synthetic_lip_sentences`."""
+
+    kind: Literal["lip_sentences"]
+    root: str
+    n_people: SplitSizes
+    sentences_per_person: Count
+    n_words: Annotated[int, Rule(ge=2, le=24)]
+    words_per_sentence: Annotated[list[Count], Rule(length=2, ascending=True,
+                                                    must="a list [min, max] of 2 word counts ≥ 1 with min ≤ max")]
+    frames_per_word: Annotated[int, Rule(ge=8)]
+    frame_size: FrameSize
+    fps: Positive
+    seed: Seed
+
+
+@dataclass
 class RgbSentenceSynthetic:
     """`synthetic.kind: rgb_sentences` — `signlip.data.clips.synthetic_rgb.make_synthetic_rgb_sentences`."""
 
@@ -329,7 +346,7 @@ class ClipsData(Loader):
     root: str | None
     format: DataFormat
     format_options: dict[str, Any] | None
-    synthetic: LipSynthetic | RgbSynthetic | RgbSentenceSynthetic | None
+    synthetic: LipSynthetic | LipSentenceSynthetic | RgbSynthetic | RgbSentenceSynthetic | None
     cache_dir: str
     manifests_dir: str
     prepare: ClipPrepare

@@ -38,6 +38,7 @@ from signlip.registry import DATASETS
 
 SYNTHETIC = {}  # kind → (module, function): generators of raw synthetic videos + manifest
 SYNTHETIC["lip"] = ("signlip.data.clips.synthetic_lip", "make_synthetic_lip")
+SYNTHETIC["lip_sentences"] = ("signlip.data.clips.synthetic_lip", "make_synthetic_lip_sentences")
 SYNTHETIC["rgb"] = ("signlip.data.clips.synthetic_rgb", "make_synthetic_rgb")
 SYNTHETIC["rgb_sentences"] = ("signlip.data.clips.synthetic_rgb", "make_synthetic_rgb_sentences")
 MIN_DECODED_FRACTION = 0.9  # data.prepare.min_decoded_fraction: below this share of the declared frames → truncated

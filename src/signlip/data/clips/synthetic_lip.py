@@ -229,3 +229,63 @@ def make_synthetic_lip(root: str | Path = "data/synthetic/lip", n_people: Sequen
     write_manifest(manifest, rows, "speaker")
     settings_path.write_text(json.dumps(settings, indent=2))
     return manifest
+
+
+def sentence_keys(orders: Sequence[tuple[str, ...]]) -> tuple[str, ...]:
+    """The viseme keys of a spoken phrase: each word's shapes in order, a short rest between words."""
+    keys: list[str] = []
+    for k, order in enumerate(orders):
+        keys += (["rest"] if k else []) + list(order)
+    return tuple(keys)
+
+
+def make_synthetic_lip_sentences(root: str | Path = "data/synthetic/lip_sentences",
+                                 n_people: Sequence[int] = (8, 2, 2), sentences_per_person: int = 24,
+                                 n_words: int = 4, words_per_sentence: Sequence[int] = (2, 4),
+                                 frames_per_word: int = 20, frame_size: Sequence[int] = (48, 72), fps: float = 25.0,
+                                 seed: int = 0) -> Path:
+    """Phrase-level lip reading (CTC): each video says `words_per_sentence` [min, max] of the first `n_words` words
+    (repeats allowed) one after another — every word's four shapes in its order, a short rest between words — drawn
+    as the isolated clips are (`render_clip`), about `frames_per_word` frames per word. Speakers disjoint across
+    (train, val, test) = `n_people`. Output: `root/<split>/<speaker>/sentence_<k>.mp4` and `root/manifest.csv`
+    (`path,glosses,split,speaker`); deterministic and idempotent like `make_synthetic_lip`."""
+    from signlip.data.clips.video import write_video
+
+    low, high = (int(v) for v in words_per_sentence)
+    if not 1 <= low <= high:
+        raise SignlipError(f"words_per_sentence must be [min, max] with 1 ≤ min ≤ max, got {list(words_per_sentence)}")
+    if len(n_people) != 3 or min(n_people) < 1:
+        raise SignlipError(f"n_people must be [train, val, test] speakers, at least 1 each, got {list(n_people)}")
+    if frames_per_word < 8:
+        raise SignlipError(f"frames_per_word={frames_per_word}: a word's four shapes need at least 8 frames")
+    root = Path(root)
+    size = (int(frame_size[0]), int(frame_size[1]))
+    settings = {"version": _VERSION, "kind": "lip_sentences", "n_people": [int(n) for n in n_people],
+                "sentences_per_person": int(sentences_per_person), "n_words": int(n_words),
+                "words_per_sentence": [low, high], "frames_per_word": int(frames_per_word), "frame_size": list(size),
+                "fps": float(fps), "seed": int(seed)}
+    manifest, settings_path = root / MANIFEST, root / SETTINGS
+    if manifest.is_file() and settings_path.is_file() and json.loads(settings_path.read_text()) == settings:
+        return manifest
+    settings_path.unlink(missing_ok=True)  # an interrupted rewrite must not look complete
+    for split in ("train", "val", "test"):
+        shutil.rmtree(root / split, ignore_errors=True)
+    names, orders = class_names(n_words), word_orders(n_words, seed)
+    rows, speaker_id = [], 0
+    for split, count in zip(("train", "val", "test"), settings["n_people"]):
+        for _ in range(count):
+            speaker_id += 1
+            name = f"s{speaker_id:03d}"
+            rng = np.random.default_rng([seed, speaker_id, 11])
+            speaker = _speaker(rng, size)
+            for k in range(sentences_per_person):
+                words = rng.integers(0, n_words, int(rng.integers(low, high + 1))).tolist()
+                n_frames = int(round(len(words) * frames_per_word * rng.uniform(0.9, 1.1)))
+                frames = render_clip(sentence_keys([orders[w] for w in words]), speaker, rng, n_frames, size)
+                rel = Path(split) / name / f"sentence_{k:03d}.mp4"
+                (root / rel).parent.mkdir(parents=True, exist_ok=True)
+                write_video(root / rel, frames, fps=fps)
+                rows.append((rel.as_posix(), " ".join(names[w] for w in words), split, name))
+    write_manifest(manifest, rows, "speaker", target="glosses")
+    settings_path.write_text(json.dumps(settings, indent=2))
+    return manifest
