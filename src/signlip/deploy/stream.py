@@ -110,6 +110,17 @@ class StreamResult:
         return self.frames / self.seconds if self.seconds > 0 else float("nan")
 
 
+def _buffered(reader, source: str, max_frames: int | None, tracker, frames: deque, tracked: deque
+              ) -> Iterator[tuple[int, np.ndarray, float]]:
+    """(frames so far, frame, seconds) of the stream, each frame appended to the window buffer first — its landmarks
+    too when there is a tracker (MediaPipe in VIDEO mode: once per frame, tracking across windows)."""
+    for i, (frame, t) in enumerate(frames_of(source, reader.stream_fps, reader.max_side, max_frames)):
+        frames.append(frame)
+        if tracker is not None:
+            tracked.append(tracker(frame, round(t * 1000.0)))
+        yield i + 1, frame, t
+
+
 class GlossStitcher:
     """One CTC output sequence for a whole stream from overlapping windows, greedy-decoded as it grows (see the
     module docstring). `add` takes a window's log-probabilities over its real output steps and returns the glosses
@@ -173,11 +184,7 @@ def run_stream(rec: Recogniser, source: str, window: int | None = None, hop: int
     start, n = time.perf_counter(), 0
     tracker = reader.tracker() if not source.endswith(".npy") else None
     try:
-        for i, (frame, t) in enumerate(frames_of(source, reader.stream_fps, reader.max_side, max_frames)):
-            n = i + 1
-            frames.append(frame)
-            if tracker is not None:
-                tracked.append(tracker(frame, round(t * 1000.0)))
+        for n, frame, t in _buffered(reader, source, max_frames, tracker, frames, tracked):
             if len(frames) == window and (n - window) % hop == 0:
                 row = {"window": len(rows), "start_frame": n - window, "end_frame": n, "start_s": round(
                     t - (window - 1) / (reader.stream_fps or 25.0), 3), "end_s": round(t, 3)}
@@ -254,11 +261,7 @@ def _run_gloss_stream(rec: Recogniser, source: str, window: int, hop: int, max_f
 
     tracker = reader.tracker() if not source.endswith(".npy") else None
     try:
-        for i, (frame, t) in enumerate(frames_of(source, reader.stream_fps, reader.max_side, max_frames)):
-            n = i + 1
-            frames.append(frame)
-            if tracker is not None:
-                tracked.append(tracker(frame, round(t * 1000.0)))
+        for n, frame, t in _buffered(reader, source, max_frames, tracker, frames, tracked):
             if len(frames) == window and (n - window) % hop == 0:
                 decode(n, t, last=False)
                 last_end = n
