@@ -166,7 +166,8 @@ def test_sidecar_and_onnxruntime_alone_reproduce_the_logits(tiny_checkpoint, tmp
 
 # Continuous recognition (CTC): the landmark sentence model in the default suite, the RGB student and teacher with the
 # slow tests (video preparation and two conv stacks).
-CTC_TASKS = [pytest.param("cslr_landmarks"), pytest.param("cslr_rgb", marks=pytest.mark.slow),
+CTC_TASKS = [pytest.param("cslr_landmarks"), pytest.param("cslr_lip", marks=pytest.mark.slow),
+             pytest.param("cslr_rgb", marks=pytest.mark.slow),
              pytest.param("cslr_rgb_teacher", marks=pytest.mark.slow)]
 
 

@@ -52,7 +52,7 @@ def test_predict_on_each_test_file_gives_evaluates_prediction(task, tiny_checkpo
         torch.testing.assert_close(from_video, from_cache, rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("task", ["cslr_landmarks", "cslr_rgb"])
+@pytest.mark.parametrize("task", ["cslr_landmarks", "cslr_lip", "cslr_rgb"])
 def test_predict_on_each_test_sentence_gives_evaluates_decoding(task, tiny_checkpoint):
     """CTC checkpoints: the gloss sequence predict prints for a test file is the one evaluate decodes for it (one
     sentence per batch on both sides: padding a batch changes what a bidirectional model sees at the tail)."""

@@ -125,16 +125,30 @@ def _fixed_pool(module: nn.Module, in_shape: tuple[int, ...]) -> nn.Module:
     return FixedAdaptiveAvgPool(spatial, out)
 
 
-def export_form(model: nn.Module, example: dict[str, torch.Tensor], fixed_size: bool) -> nn.Module:
-    """An eval-mode copy of `model` that ONNX can express: with a `fixed_size` input (clips, whose size the
-    preprocessing fixes) each adaptive average pool becomes the fixed pooling it performs at that size — the
-    TorchScript exporter cannot export adaptive pooling whose output size it cannot see as constant (lip_cnnlstm's
-    (None, 4, 6)). Same outputs to float rounding; the parity check verifies it."""
+def _keeps_time(module: nn.Module, clip_input: bool) -> bool:
+    """Whether an adaptive pool leaves a clip's time axis alone, so that fixing it holds at any length: a 3-D pool
+    whose time output is None (lip_cnnlstm's (None, 4, 6)), or a 2-D pool over a clip's frames (per-frame backbones)."""
+    if not clip_input:
+        return False
+    if isinstance(module, nn.AdaptiveAvgPool3d):
+        size = module.output_size
+        return isinstance(size, tuple) and size[0] is None
+    return True
+
+
+def export_form(model: nn.Module, example: dict[str, torch.Tensor], dynamic_time: bool) -> nn.Module:
+    """An eval-mode copy of `model` that ONNX can express: each adaptive average pool over a size the preprocessing
+    fixes (a clip's frame size; its length too unless `dynamic_time`, whole sentences) becomes the fixed pooling it
+    performs at that size — the TorchScript exporter cannot export adaptive pooling whose output size it cannot see
+    as constant (lip_cnnlstm's (None, 4, 6)). Pools over a dynamic time axis stay adaptive. Same outputs to float
+    rounding; the parity check verifies it."""
     model = copy.deepcopy(model).eval()
-    if not fixed_size:
-        return model
+    clip_input = example["x"].ndim == 5
     pools = {name: m for name, m in model.named_modules()
-             if isinstance(m, (nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d))}
+             if isinstance(m, (nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d))
+             and (not dynamic_time or _keeps_time(m, clip_input))}
+    if not pools:
+        return model
     shapes: dict[str, tuple[int, ...]] = {}
 
     def record(name: str):
@@ -519,7 +533,7 @@ def export_checkpoint(ckpt_path: str | Path, out: str | Path | None = None, int8
     names = input_names(batches[0])
     example = export_example(batches[0])
     fp32_path = out_dir / "model.onnx"
-    form = export_form(model, example, fixed_size="mask" not in names)
+    form = export_form(model, example, dynamic_time="mask" in names)
     export_onnx(WithOutputLengths(form) if ctc else form, example, fp32_path, ckpt["model"]["name"])
     info = sidecar(ckpt, example, sum(p.numel() for p in model.parameters()), ctc)
 
