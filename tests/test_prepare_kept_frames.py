@@ -44,16 +44,19 @@ def old_prepare(preparer: VideoClipPreparer, path, box=None) -> tuple[np.ndarray
 
 
 @pytest.mark.parametrize("fps", [10.0, 40.0])  # dropping frames and repeating them
-def test_kept_frames_are_the_whole_decode_frames_in_memory_or_decoded_again(tmp_path, fps):
+def test_kept_frames_are_the_whole_decode_frames_in_memory_or_decoded_again(tmp_path, monkeypatch, fps):
     path = write_video(tmp_path / "v.avi", texture_video(30, 60, 90), fps=25)
     whole_source = read_frames(path, fps=fps)
     whole = read_frames(path, fps=fps, max_side=50)
     seen: list[tuple[int, np.ndarray]] = []
     kept = temporal_indices(len(whole), 8)
-    held = read_kept_frames(path, fps, lambda n: temporal_indices(n, 8), max_side=50,
-                            on_frame=lambda f, i: seen.append((i, f.copy())))
+    predicted = read_kept_frames(path, fps, lambda n: temporal_indices(n, 8), max_side=50,
+                                 on_frame=lambda f, i: seen.append((i, f.copy())))
+    # A container without a frame count: the source frames are held, or past the budget decoded again.
+    monkeypatch.setattr(video, "_expected_length", lambda stats, fps: 0)
+    held = read_kept_frames(path, fps, lambda n: temporal_indices(n, 8), max_side=50)
     again = read_kept_frames(path, fps, lambda n: temporal_indices(n, 8), max_side=50, budget_mb=0)
-    for frames in (held, again):
+    for frames in (predicted, held, again):
         assert len(frames) == len(whole)
         assert [i for i, f in enumerate(frames) if f is not None] == sorted(set(kept.tolist()))
         np.testing.assert_array_equal(np.stack([frames[i] for i in kept]), whole[kept])  # shrunk to 50 px
@@ -61,10 +64,11 @@ def test_kept_frames_are_the_whole_decode_frames_in_memory_or_decoded_again(tmp_
     np.testing.assert_array_equal(np.stack([f for _, f in seen]), whole_source)
 
 
-@pytest.mark.parametrize("declared", [None, 3, 200])  # the container's count as it is, too short, too long
+@pytest.mark.parametrize("declared", [None, 3, 29, 200])  # the container's count as it is, too short, too long
 def test_kept_frames_are_right_whatever_the_container_declares(tmp_path, monkeypatch, declared):
-    # With a tracker the kept frames are shrunk ahead on the decode thread at the indices the container's frame count
-    # predicts; a wrong count only costs that head start, never a wrong frame.
+    # The kept frames are shrunk as they decode (with a tracker, ahead on the decode thread) at the indices the
+    # container's frame count predicts, and the source frames are not held; a wrong count only costs decoding the
+    # missed frames again, never a wrong frame.
     path = write_video(tmp_path / "v.avi", texture_video(30, 60, 90), fps=25)
     whole = read_frames(path, fps=10.0, max_side=50)
     if declared is not None:

@@ -389,34 +389,39 @@ def read_kept_frames(
     Returns a list as long as the video at `fps` holding `read_frames(path, fps, max_side=…)`'s frame at each kept
     index and None elsewhere. `on_frame(rgb, index)` sees every frame at `fps` at
     its source size first (a face tracker: MediaPipe resizes internally, so shrinking every frame for it is wasted
-    work). Source frames are held while they fit `budget_mb`; a longer video has its kept frames decoded again (the
-    same frames), so memory stays bounded. SignlipError as `read_frames`.
+    work). The frames are kept as they decode, at the indices the container's declared frame count predicts; only
+    when it declares none are the source frames held (while they fit `budget_mb`). Any kept frame the prediction
+    missed (a wrong count, a longer video) is decoded again — the same frames — so memory stays bounded and nothing
+    but the kept frames is stored. SignlipError as `read_frames`.
     """
     import cv2
 
     stats = {} if stats is None else stats
 
-    def decoded() -> Iterator[tuple[np.ndarray, np.ndarray | None, np.ndarray | None]]:
-        """(BGR frame, its RGB for on_frame, its kept form when the container's count says it is kept)."""
+    def decoded() -> Iterator[tuple[np.ndarray, np.ndarray | None, np.ndarray | None, bool]]:
+        """(BGR frame, its RGB for on_frame, its kept form when the container's count says it is kept, whether the
+        count predicted any kept frames)."""
         source, rgb, guess, target = None, None, set(), None
         for index, bgr in enumerate(_resampled(path, fps, stats)):
-            if index == 0 and on_frame is not None:  # stats now hold the container's count
+            if index == 0:  # stats now hold the container's count
                 target = _target_size(bgr.shape, None, max_side)
                 guess = _guess_kept(keep, _expected_length(stats, fps))
             if on_frame is not None and bgr is not source:
                 source, rgb = bgr, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-            yield bgr, rgb, (_convert(bgr, target, False) if index in guess else None)
+            yield bgr, rgb, (_convert(bgr, target, False) if index in guess else None), bool(guess)
 
     # With a tracker the frames are decoded, converted and (the kept ones) shrunk on a thread while it works.
     held: list[np.ndarray] | None = []
     early: dict[int, np.ndarray] = {}  # kept frames already shrunk, at the indices the container's count predicted
     held_bytes, length, first_shape = 0, 0, None
-    for bgr, rgb, small in (run_ahead(decoded()) if on_frame is not None else decoded()):
+    for bgr, rgb, small, predicted in (run_ahead(decoded()) if on_frame is not None else decoded()):
         first_shape = first_shape or bgr.shape
         if on_frame is not None:
             on_frame(rgb, length)
         if small is not None:
             early[length] = small
+        if predicted:  # holding every source frame (~1 MB each at 720p) costs more than re-decoding a rare miss
+            held = None
         if held is not None:
             held_bytes += bgr.nbytes if not held or bgr is not held[-1] else 0  # a repeat is the same array
             held.append(bgr)
