@@ -389,10 +389,10 @@ def read_kept_frames(
     Returns a list as long as the video at `fps` holding `read_frames(path, fps, max_side=…)`'s frame at each kept
     index and None elsewhere. `on_frame(rgb, index)` sees every frame at `fps` at
     its source size first (a face tracker: MediaPipe resizes internally, so shrinking every frame for it is wasted
-    work). The frames are kept as they decode, at the indices the container's declared frame count predicts; only
-    when it declares none are the source frames held (while they fit `budget_mb`). Any kept frame the prediction
-    missed (a wrong count, a longer video) is decoded again — the same frames — so memory stays bounded and nothing
-    but the kept frames is stored. SignlipError as `read_frames`.
+    work). Frames are shrunk as they decode, at the indices the container's declared frame count predicts, and
+    nothing else is stored; only a container that declares no count has its source frames held (while they fit
+    `budget_mb`). A kept frame that neither gave (a wrong count, a video past the budget) is decoded again — the same
+    frame — so memory stays bounded. SignlipError as `read_frames`.
     """
     import cv2
 
