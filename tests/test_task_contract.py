@@ -70,18 +70,13 @@ def contract_root(tmp_path_factory) -> Path:
 # previous commit): a known open problem of the from-scratch student recipe (docs/distill.md), tracked in the
 # issue note — not a pass.
 # cslr_rgb (the sentence student alone) decodes every test sentence as nothing after its 12 short epochs (WER 1.0,
-# measured), and reaches only ~the baseline (82% vs 83%) with the full 30 epochs at 64×64 (docs/cslr.md).
+# measured), and reaches only ~the baseline (82% vs 83%) with the full 30 epochs at 64×64 from random weights. Its
+# documented recipe starts from an isolated-sign student's backbone at 128 px (docs/cslr.md), ~35 CPU-minutes a run:
+# beyond a contract run's budget.
 KNOWN_FAILING = {"cslr_rgb": "from-scratch MobileNetV3 sentence student stays all blank in a short run (docs/cslr.md)"}
 
 
-def _marks(task: str) -> list:
-    marks = [pytest.mark.slow] if task in SLOW else []
-    if task in KNOWN_FAILING:
-        marks.append(pytest.mark.xfail(reason=KNOWN_FAILING[task], strict=False))
-    return marks
-
-
-@pytest.fixture(scope="module", params=[pytest.param(t, marks=_marks(t)) for t in TASKS])
+@pytest.fixture(scope="module", params=[pytest.param(t, marks=[pytest.mark.slow] if t in SLOW else []) for t in TASKS])
 def task_run(request, contract_root) -> dict[str, Any]:
     """One short training run of a task, shared by the three contract checks."""
     task = request.param
@@ -90,8 +85,10 @@ def task_run(request, contract_root) -> dict[str, Any]:
     return {**result, "task": task, "overrides": overrides}
 
 
-def test_short_run_learns_far_above_chance(task_run):
+def test_short_run_learns_far_above_chance(task_run, request):
     task, test = task_run["task"], task_run["test"]
+    if task in KNOWN_FAILING:  # only this check: evaluating and resuming its checkpoint must still work
+        request.applymarker(pytest.mark.xfail(reason=KNOWN_FAILING[task], strict=False))
     if task in WER_BAR:
         bar, margin, why = WER_BAR[task]
         assert test["wer"] <= bar, f"{task}: test WER {test['wer']:.3f} > {bar} ({why})"
