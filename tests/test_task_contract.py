@@ -66,9 +66,6 @@ def contract_root(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("contract")
 
 
-# mobilenetv3 from random weights stays at chance at seed 0 with these overrides (test 0.46; the same at the
-# previous commit): a known open problem of the from-scratch student recipe (docs/distill.md), tracked in the
-# issue note — not a pass.
 # cslr_rgb (the sentence student alone) decodes every test sentence as nothing after its 12 short epochs (WER 1.0,
 # measured), and reaches only ~the baseline (82% vs 83%) with the full 30 epochs at 64×64 from random weights. Its
 # documented recipe starts from an isolated-sign student's backbone at 128 px (docs/cslr.md), ~35 CPU-minutes a run:
