@@ -64,8 +64,9 @@ def test_kept_frames_are_the_whole_decode_frames_in_memory_or_decoded_again(tmp_
     np.testing.assert_array_equal(np.stack([f for _, f in seen]), whole_source)
 
 
+@pytest.mark.parametrize("tracker", [True, False])
 @pytest.mark.parametrize("declared", [None, 3, 29, 200])  # the container's count as it is, too short, too long
-def test_kept_frames_are_right_whatever_the_container_declares(tmp_path, monkeypatch, declared):
+def test_kept_frames_are_right_whatever_the_container_declares(tmp_path, monkeypatch, declared, tracker):
     # The kept frames are shrunk as they decode (with a tracker, ahead on the decode thread) at the indices the
     # container's frame count predicts, and the source frames are not held; a wrong count only costs decoding the
     # missed frames again, never a wrong frame.
@@ -73,7 +74,8 @@ def test_kept_frames_are_right_whatever_the_container_declares(tmp_path, monkeyp
     whole = read_frames(path, fps=10.0, max_side=50)
     if declared is not None:
         monkeypatch.setattr(video, "_expected_length", lambda stats, fps: declared)
-    frames = read_kept_frames(path, 10.0, lambda n: temporal_indices(n, 8), max_side=50, on_frame=lambda f, i: None)
+    frames = read_kept_frames(path, 10.0, lambda n: temporal_indices(n, 8), max_side=50,
+                              on_frame=(lambda f, i: None) if tracker else None)
     kept = temporal_indices(len(whole), 8)
     assert len(frames) == len(whole)
     np.testing.assert_array_equal(np.stack([frames[i] for i in kept]), whole[kept])

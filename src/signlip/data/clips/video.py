@@ -390,9 +390,10 @@ def read_kept_frames(
     index and None elsewhere. `on_frame(rgb, index)` sees every frame at `fps` at
     its source size first (a face tracker: MediaPipe resizes internally, so shrinking every frame for it is wasted
     work). Frames are shrunk as they decode, at the indices the container's declared frame count predicts, and
-    nothing else is stored; only a container that declares no count has its source frames held (while they fit
-    `budget_mb`). A kept frame that neither gave (a wrong count, a video past the budget) is decoded again — the same
-    frame — so memory stays bounded. SignlipError as `read_frames`.
+    nothing else is stored; only when the count predicts no kept frame (none or no rate declared, or `keep` refuses
+    that length) are the source frames held (while they fit `budget_mb`). A kept frame that neither gave (a wrong
+    count — a truncated file's, say —, a video past the budget) is decoded again — the same frame — so memory stays
+    bounded. SignlipError as `read_frames`.
     """
     import cv2
 
@@ -420,7 +421,7 @@ def read_kept_frames(
             on_frame(rgb, length)
         if small is not None:
             early[length] = small
-        if predicted:  # holding every source frame (~1 MB each at 720p) costs more than re-decoding a rare miss
+        if predicted:  # source frames (~1 MB each at 720p) cost more held than a missed one decoded again
             held = None
         if held is not None:
             held_bytes += bgr.nbytes if not held or bgr is not held[-1] else 0  # a repeat is the same array
