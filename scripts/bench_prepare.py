@@ -21,6 +21,9 @@ Rows, each timed over the whole video (wall and process CPU time, so MediaPipe's
 
 Ratio = landmarkers-alone time / row time for the same frames (1.0 = prepare costs nothing beyond MediaPipe). Rows
 alternate inside each repeat, so machine noise hits them alike; medians are printed with the load (uptime).
+
+Then the peak memory of one lip prepare per item in a fresh process (max RSS growth over the item), as prepare runs
+and as it runs for a container that declares no frame count (every source frame held while it fits the budget).
 """
 
 from __future__ import annotations
@@ -99,6 +102,24 @@ def fresh_process(code: str) -> tuple[float, float]:
     return time.perf_counter() - t, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
 
 
+def peak_memory_mb(video: Path, without_count: bool) -> float:
+    """Max RSS growth (MB) of one lip prepare per item in a fresh process; `without_count`: as for a container that
+    declares no frame count."""
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the (large) parent into a forked-and-exec'd child.
+    code = (f"from signlip.data.cache import Item\nfrom signlip.data.clips import video\n"
+            f"from signlip.data.clips.datamodule import VideoClipPreparer\n"
+            f"{'video._expected_length = lambda stats, fps: 0' if without_count else ''}\n"
+            f"def hwm(): return int(next(x for x in open('/proc/self/status') if x.startswith('VmHWM')).split()[1])\n"
+            f"lip = VideoClipPreparer(25.0, 32, (64, 96), True, 'mediapipe', 0.35, 0.6, "
+            f"'{MODELS / 'face_landmarker.task'}')\n"
+            f"before = hwm()\n"
+            f"lip.prepare(Item('{video}', 'a', 'train', ''))\n"
+            f"print((hwm() - before) / 1024)\n")
+    out = subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO, capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(REPO / "src")})
+    return float(out.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=5)
@@ -161,6 +182,8 @@ def main() -> None:
             continue
         print(f"{name:56s} {wall:7.2f} {n / wall:9.1f} {med[base][0] / wall:6.2f} {cpu:7.2f} "
               f"{med[base][1] / cpu:9.2f}")
+    for label, without_count in (("as prepare runs", False), ("container without a frame count", True)):
+        print(f"lip: prepare per item, peak memory growth, {label:31s} {peak_memory_mb(fv, without_count):7.0f} MB")
 
 
 if __name__ == "__main__":
