@@ -57,7 +57,7 @@ def _main_first_worker(rank: int, world: int, init: str, folder: str, fail: bool
     except RuntimeError:
         log.write_text("failed itself")
     finally:
-        tdist.destroy_process_group()
+        dist.teardown()  # its wait group too: a gloo group alive at interpreter exit can abort the process
 
 
 @pytest.mark.parametrize("fail", [False, pytest.param(True, marks=pytest.mark.slow)])  # ~7 s each
@@ -93,6 +93,7 @@ def test_torchrun_prepares_the_clip_cache_once(tmp_path):
 
 
 NO_SYNC_SCRIPT = r"""
+import gc
 import sys
 
 import pytest
@@ -121,6 +122,8 @@ for accum in (1, 2):
     counts[accum] = (calls[0], trainer.step)
 if dist.is_main():
     print("COUNTS", counts[1][0], counts[1][1], counts[2][0], counts[2][1])
+del trainer, run, hook  # the DDP wrapper holds the process group: freed now, not while the interpreter shuts down
+gc.collect()
 dist.teardown()
 """
 
@@ -142,3 +145,20 @@ def test_ddp_skips_gradient_all_reduce_on_accumulation_micro_steps(tmp_path, han
     calls1, steps1, calls2, steps2 = map(int, line.split()[1:])
     assert (steps1, steps2) == (4, 2)
     assert calls1 > 0 and calls2 * 2 == calls1, line
+
+
+def test_teardown_lets_a_later_process_group_get_its_own_wait_group(tmp_path):
+    """teardown drops the wait group with the process groups (none is left for interpreter exit to destroy), so a
+    second run in the same process waits on a group of its own, not on the destroyed one."""
+    import torch
+    import torch.distributed as tdist
+
+    from signlip import distributed as dist
+
+    for attempt in range(2):
+        tdist.init_process_group("gloo", init_method=f"file://{tmp_path / f'init{attempt}'}", rank=0, world_size=1)
+        try:
+            tdist.broadcast(torch.zeros(1), src=0, group=dist._wait_group())
+        finally:
+            dist.teardown()
+        assert dist._WAIT_GROUP is None
